@@ -1,0 +1,24 @@
+/* status.c - lib error codes to HTTP statuses (design.md, "Status codes"). */
+#include "status.h"
+
+struct http_status status_for(enum err_code c)
+{
+	static const struct http_status table[] = {
+		[ERR_NONE] = { 200, "OK" },
+		[ERR_BAD_REQUEST] = { 400, "Bad Request" },
+		[ERR_NOT_FOUND] = { 404, "Not Found" },
+		[ERR_METHOD] = { 405, "Method Not Allowed" },
+		[ERR_TOO_LARGE] = { 406, "Not Acceptable" },
+		[ERR_FORMAT] = { 415, "Unsupported Media Type" },
+		[ERR_UNPROCESSABLE] = { 422, "Unprocessable Entity" },
+		[ERR_SOURCE] = { 502, "Bad Gateway" },
+		[ERR_TIMEOUT] = { 504, "Gateway Timeout" },
+		[ERR_STORAGE_FULL] = { 507, "Insufficient Storage" },
+		[ERR_BUSY] = { 503, "Service Unavailable" },
+		[ERR_INTERNAL] = { 500, "Internal Server Error" },
+	};
+
+	if ((unsigned)c < sizeof(table) / sizeof(table[0]) && table[c].code != 0)
+		return table[c];
+	return table[ERR_INTERNAL];
+}

@@ -1,0 +1,204 @@
+/* conf.c - configuration defaults and flags, from one table. */
+#include "conf.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_type { OPT_STR, OPT_INT, OPT_INT64, OPT_BOOL };
+
+struct opt {
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	size_t size;     /* OPT_STR: buffer size */
+	int64_t min, max; /* OPT_INT, OPT_INT64 */
+	const char *def;
+	const char *help;
+};
+
+#define STR(f, d, h) { #f, OPT_STR, offsetof(struct conf, f), \
+		       sizeof(((struct conf *)0)->f), 0, 0, d, h }
+#define INT(f, lo, hi, d, h) { #f, OPT_INT, offsetof(struct conf, f), 0, \
+			       lo, hi, d, h }
+#define INT64(f, lo, hi, d, h) { #f, OPT_INT64, offsetof(struct conf, f), 0, \
+				 lo, hi, d, h }
+#define BOOL(f, h) { #f, OPT_BOOL, offsetof(struct conf, f), 0, 0, 1, "false", h }
+
+static const struct opt opts[] = {
+	STR(env, "development", "development or production"),
+	STR(socket, "", "listen on PATH or HOST:PORT (default: fd 0, as under spawn-fcgi)"),
+	INT(threads, 1, 256, "4", "request threads"),
+	INT(magick_threads, 0, 64, "0", "OpenMP threads per image (0: cores / threads, at least 1)"),
+	INT(drain_seconds, 0, 3600, "20", "longest wait for requests in flight on SIGTERM"),
+	STR(log_level, "", "debug, info, warn or error (default: debug in development, info in production)"),
+	STR(store, "/var/lib/image-server/store", "store root directory"),
+	STR(source, "", "original URL template with {model} {field} {id}: file:///... or http(s)://..."),
+	INT(connect_timeout, 1, 600, "5", "source connect timeout, seconds"),
+	INT(source_timeout, 1, 3600, "30", "source transfer timeout, seconds"),
+	INT(max_redirects, 0, 20, "3", "redirects followed from an http(s) source"),
+	INT(default_quality, 1, 100, "75", "quality when the URL has no -qN"),
+	INT(maximum_width, 1, 99999, "2000", "widest output (406 above)"),
+	INT(maximum_height, 1, 99999, "2000", "highest output (406 above)"),
+	BOOL(allow_upscale, "make outputs larger than the original"),
+	STR(background, "white", "colour that transparency is flattened onto"),
+	STR(formats, "jpg,jpeg,png,gif,webp,avif", "enabled output formats"),
+	INT64(max_pixels, 1, INT64_C(1) << 40, "50000000", "largest original, in pixels (422 above)"),
+	INT64(max_source_bytes, 1, INT64_C(1) << 40, "52428800", "largest original, in bytes (422 above)"),
+	INT(max_side, 1, 65535, "16384", "widest or highest original, in pixels (422 above)"),
+	STR(redis, "", "Redis HOST:PORT or unix:PATH (empty: no Redis)"),
+	STR(redis_password, "", "Redis password"),
+	INT(redis_db, 0, 1000, "0", "Redis database number"),
+	STR(redis_prefix, "imgsrv:", "prefix of every Redis key"),
+	INT(redis_timeout_ms, 10, 60000, "200", "Redis connect and command timeout, ms"),
+	INT(lock_ttl_ms, 1000, 3600000, "30000", "lifetime of a work lock, renewed while work runs, ms"),
+	INT(wait_timeout, 1, 3600, "30", "longest wait for an output another worker makes, seconds"),
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static const struct opt *find(const char *name, size_t len)
+{
+	if (len == 1 && name[0] == 'e') /* the seed's short form of -env */
+		name = "env", len = 3;
+	for (size_t i = 0; i < NOPTS; i++)
+		if (strlen(opts[i].name) == len &&
+		    strncmp(opts[i].name, name, len) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+static int set_opt(struct conf *c, const struct opt *o, const char *value,
+		   struct err *e)
+{
+	char *base = (char *)c + o->offset, *end;
+	long long v;
+
+	switch (o->type) {
+	case OPT_STR:
+		if (value == NULL)
+			return err_set(e, ERR_BAD_REQUEST, "-%s needs a value",
+				       o->name);
+		if (strlen(value) >= o->size)
+			return err_set(e, ERR_BAD_REQUEST,
+				       "-%s: value longer than %zu bytes", o->name,
+				       o->size - 1);
+		memcpy(base, value, strlen(value) + 1);
+		return 0;
+	case OPT_BOOL:
+		if (value == NULL || strcmp(value, "true") == 0 ||
+		    strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
+			*(int *)base = 1;
+		else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 ||
+			 strcmp(value, "no") == 0)
+			*(int *)base = 0;
+		else
+			return err_set(e, ERR_BAD_REQUEST,
+				       "-%s: expected true or false, got '%s'",
+				       o->name, value);
+		return 0;
+	case OPT_INT:
+	case OPT_INT64:
+		if (value == NULL || *value == '\0')
+			return err_set(e, ERR_BAD_REQUEST, "-%s needs a number",
+				       o->name);
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		if (errno != 0 || *end != '\0' || v < o->min || v > o->max)
+			return err_set(e, ERR_BAD_REQUEST,
+				       "-%s: expected a number from %lld to %lld, got '%s'",
+				       o->name, (long long)o->min, (long long)o->max,
+				       value);
+		if (o->type == OPT_INT)
+			*(int *)base = (int)v;
+		else
+			*(int64_t *)base = (int64_t)v;
+		return 0;
+	}
+	return err_set(e, ERR_INTERNAL, "bad option table");
+}
+
+void conf_defaults(struct conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < NOPTS; i++)
+		(void)set_opt(c, &opts[i], opts[i].def, NULL);
+}
+
+int conf_set(struct conf *c, const char *name, const char *value,
+	     struct err *e)
+{
+	const struct opt *o = find(name, strlen(name));
+
+	if (o == NULL)
+		return err_set(e, ERR_BAD_REQUEST, "unknown option -%s", name);
+	return set_opt(c, o, value, e);
+}
+
+int conf_parse_args(struct conf *c, int argc, char **argv, struct err *e)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *name, *eq, *value = NULL;
+		const struct opt *o;
+		size_t len;
+
+		if (arg[0] != '-' || arg[1] == '\0')
+			return err_set(e, ERR_BAD_REQUEST,
+				       "unexpected argument '%s'", arg);
+		name = arg + (arg[1] == '-' ? 2 : 1);
+		if (strcmp(name, "h") == 0 || strcmp(name, "help") == 0)
+			return 1;
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		o = find(name, len);
+		if (o == NULL)
+			return err_set(e, ERR_BAD_REQUEST,
+				       "unknown option '%s' (-h lists them)", arg);
+		if (eq != NULL)
+			value = eq + 1;
+		else if (o->type != OPT_BOOL) {
+			if (i + 1 >= argc)
+				return err_set(e, ERR_BAD_REQUEST,
+					       "-%s needs a value", o->name);
+			value = argv[++i];
+		}
+		if (set_opt(c, o, value, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int conf_check(const struct conf *c, struct err *e)
+{
+	if (strcmp(c->env, "development") != 0 &&
+	    strcmp(c->env, "production") != 0)
+		return err_set(e, ERR_BAD_REQUEST,
+			       "-e: expected development or production, got '%s'",
+			       c->env);
+	if (c->store[0] == '\0')
+		return err_set(e, ERR_BAD_REQUEST, "-store must not be empty");
+	if (c->source[0] != '\0' && strncmp(c->source, "file://", 7) != 0 &&
+	    strncmp(c->source, "http://", 7) != 0 &&
+	    strncmp(c->source, "https://", 8) != 0)
+		return err_set(e, ERR_BAD_REQUEST,
+			       "-source must start with file://, http:// or https://");
+	if (c->source[0] != '\0' && strstr(c->source, "{id}") == NULL)
+		return err_set(e, ERR_BAD_REQUEST,
+			       "-source must contain the {id} placeholder");
+	return 0;
+}
+
+void conf_usage(FILE *f)
+{
+	fprintf(f, "options (-name value, -name=value; booleans alone):\n");
+	for (size_t i = 0; i < NOPTS; i++) {
+		const struct opt *o = &opts[i];
+		fprintf(f, "  -%-18s %s", o->name, o->help);
+		if (o->type != OPT_BOOL && o->def[0] != '\0')
+			fprintf(f, " (default %s)", o->def);
+		fputc('\n', f);
+	}
+	fprintf(f, "  -%-18s same as -env\n", "e");
+}

@@ -1,0 +1,305 @@
+/* image.c - decode, orient, resize and encode with MagickCore. */
+#include "image.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <magick/MagickCore.h>
+
+int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
+		      struct err *e)
+{
+	MagickCoreGenesis(argv0, MagickFalse);
+	/* Debian's policy.xml sets upper bounds; code can only lower them. */
+	SetMagickResourceLimit(ThreadResource, (MagickSizeType)omp_threads);
+	SetMagickResourceLimit(WidthResource, max_side);
+	SetMagickResourceLimit(HeightResource, max_side);
+	if (GetMagickResourceLimit(ThreadResource) == 0)
+		return err_set(e, ERR_INTERNAL, "MagickCore did not start");
+	return 0;
+}
+
+void image_global_release(void)
+{
+	MagickCoreTerminus();
+}
+
+int image_format_available(enum url_format f)
+{
+	ExceptionInfo *exc = AcquireExceptionInfo();
+	const MagickInfo *mi = GetMagickInfo(url_format_coder(f), exc);
+	int ok = mi != NULL && mi->encoder != NULL;
+
+	DestroyExceptionInfo(exc);
+	return ok;
+}
+
+int image_check_color(const char *name, struct err *e)
+{
+	ExceptionInfo *exc = AcquireExceptionInfo();
+	PixelPacket p;
+	MagickBooleanType ok = QueryColorDatabase(name, &p, exc);
+
+	DestroyExceptionInfo(exc);
+	if (!ok)
+		return err_set(e, ERR_BAD_REQUEST, "unknown colour '%s'", name);
+	return 0;
+}
+
+int image_check_original(const unsigned char *data, size_t len,
+			 const struct image_limits *l, struct sniff_info *info,
+			 struct err *e)
+{
+	if (len > l->max_bytes)
+		return err_set(e, ERR_UNPROCESSABLE,
+			       "original is %zu bytes, over the limit of %zu", len,
+			       l->max_bytes);
+	if (sniff(data, len, info, e) < 0)
+		return -1;
+	if (info->width > l->max_side || info->height > l->max_side)
+		return err_set(e, ERR_UNPROCESSABLE,
+			       "original is %ux%u, a side over the limit of %u",
+			       info->width, info->height, l->max_side);
+	if ((uint64_t)info->width * info->height > l->max_pixels)
+		return err_set(e, ERR_UNPROCESSABLE,
+			       "original is %ux%u, over the limit of %llu pixels",
+			       info->width, info->height,
+			       (unsigned long long)l->max_pixels);
+	return 0;
+}
+
+static unsigned scaled(unsigned v, double f)
+{
+	double r = floor((double)v * f + 0.5);
+	return r < 1 ? 1 : (unsigned)r;
+}
+
+void image_output_size(unsigned src_w, unsigned src_h,
+		       const struct url_request *r, int allow_upscale,
+		       unsigned *w, unsigned *h)
+{
+	double s;
+
+	switch (r->fit) {
+	case URL_FIT_FULL:
+		*w = src_w, *h = src_h;
+		return;
+	case URL_FIT_WIDTH:
+		*w = r->width;
+		if (!allow_upscale && *w > src_w)
+			*w = src_w;
+		*h = scaled(src_h, (double)*w / src_w);
+		return;
+	case URL_FIT_FILL:
+		s = fmin((double)src_w / r->width, (double)src_h / r->height);
+		if (allow_upscale || s >= 1.0) {
+			*w = r->width, *h = r->height;
+		} else {
+			*w = scaled(r->width, s);
+			*h = scaled(r->height, s);
+		}
+		return;
+	}
+}
+
+/*
+ * The smallest decoded size that still covers an output of out_w x out_h
+ * from a src_w x src_h original (both oriented): what the fill crop or the
+ * width fit needs before its final resize.
+ */
+static void needed_size(unsigned src_w, unsigned src_h, unsigned out_w,
+			unsigned out_h, unsigned *w, unsigned *h)
+{
+	double s = fmax((double)out_w / src_w, (double)out_h / src_h);
+
+	*w = (unsigned)ceil(src_w * s);
+	*h = (unsigned)ceil(src_h * s);
+}
+
+/* True for MagickCore's report of a JPEG or PNG cut short. */
+static int is_truncated(const ExceptionInfo *exc)
+{
+	return exc->severity >= CorruptImageWarning && exc->reason != NULL &&
+	       strstr(exc->reason, "Premature end") != NULL;
+}
+
+static int magick_fail(struct err *e, enum err_code code, const char *what,
+		       const ExceptionInfo *exc)
+{
+	return err_set(e, code, "%s: %s%s%s", what,
+		       exc->reason ? exc->reason : "failed",
+		       exc->description ? ": " : "",
+		       exc->description ? exc->description : "");
+}
+
+/* Replaces *img by next (when not NULL), destroying the old image. */
+static int replace(Image **img, Image *next)
+{
+	if (next == NULL)
+		return -1;
+	if (next != *img)
+		DestroyImage(*img);
+	*img = next;
+	return 0;
+}
+
+static Image *decode(const unsigned char *data, size_t len,
+		     const struct sniff_info *si, const struct url_request *r,
+		     const struct image_opts *o, struct err *e,
+		     ExceptionInfo *exc)
+{
+	ImageInfo *info = CloneImageInfo(NULL);
+	Image *img, *rest;
+
+	/* "JPEG:" names the coder: MagickCore must not guess from the bytes. */
+	snprintf(info->filename, sizeof(info->filename), "%s:",
+		 sniff_coder(si->format));
+	info->number_scenes = 1; /* the first frame of an animation */
+	info->scene = 0;
+	if (si->format == SNIFF_JPEG && r->fit != URL_FIT_FULL) {
+		int swap = si->orientation >= 5;
+		unsigned sw = swap ? si->height : si->width;
+		unsigned sh = swap ? si->width : si->height;
+		unsigned ow, oh, nw, nh;
+		char hint[64];
+
+		image_output_size(sw, sh, r, o->allow_upscale, &ow, &oh);
+		needed_size(sw, sh, ow, oh, &nw, &nh);
+		/* DCT scaling: libjpeg decodes straight to >= this size. */
+		if (nw * 2 <= sw && nh * 2 <= sh) {
+			snprintf(hint, sizeof(hint), "%ux%u", swap ? nh : nw,
+				 swap ? nw : nh);
+			SetImageOption(info, "jpeg:size", hint);
+		}
+	}
+	img = BlobToImage(info, data, len, exc);
+	DestroyImageInfo(info);
+	if (img == NULL || exc->severity >= ErrorException || is_truncated(exc)) {
+		magick_fail(e, ERR_UNPROCESSABLE, "original cannot be decoded", exc);
+		if (img != NULL)
+			DestroyImageList(img);
+		return NULL;
+	}
+	rest = SplitImageList(img);
+	if (rest != NULL)
+		DestroyImageList(rest);
+	return img;
+}
+
+static int transform(Image **img, const struct sniff_info *si,
+		     const struct url_request *r, const struct image_opts *o,
+		     struct err *e, ExceptionInfo *exc)
+{
+	unsigned ow, oh, src_w, src_h;
+
+	if ((*img)->orientation != TopLeftOrientation &&
+	    (*img)->orientation != UndefinedOrientation) {
+		if (replace(img, AutoOrientImage(*img, (*img)->orientation, exc)) < 0)
+			return magick_fail(e, ERR_UNPROCESSABLE, "orient", exc);
+	}
+	(*img)->orientation = TopLeftOrientation;
+	if ((*img)->colorspace != sRGBColorspace &&
+	    !TransformImageColorspace(*img, sRGBColorspace))
+		return magick_fail(e, ERR_UNPROCESSABLE, "to sRGB", &(*img)->exception);
+	if ((*img)->matte) {
+		QueryColorDatabase(o->background, &(*img)->background_color, exc);
+		SetImageAlphaChannel(*img, RemoveAlphaChannel);
+		(*img)->matte = MagickFalse;
+	}
+
+	/* The output size comes from the original's size: a JPEG decoded with
+	 * shrink-on-load is smaller than the original, and its EXIF orientation
+	 * (read by sniff) says whether its sides swap.  Other formats are
+	 * decoded whole. */
+	src_w = (unsigned)(*img)->columns, src_h = (unsigned)(*img)->rows;
+	if (si->format == SNIFF_JPEG) {
+		int swap = si->orientation >= 5;
+		src_w = swap ? si->height : si->width;
+		src_h = swap ? si->width : si->height;
+	}
+	image_output_size(src_w, src_h, r, o->allow_upscale, &ow, &oh);
+	if (r->fit == URL_FIT_FILL) {
+		unsigned dw = (unsigned)(*img)->columns;
+		unsigned dh = (unsigned)(*img)->rows;
+		RectangleInfo box = { dw, dh, 0, 0 };
+
+		/* Centre crop to the output's aspect ratio, then resize. */
+		if ((double)dw * oh > (double)dh * ow)
+			box.width = scaled(dh, (double)ow / oh);
+		else
+			box.height = scaled(dw, (double)oh / ow);
+		box.width = box.width > dw ? dw : box.width;
+		box.height = box.height > dh ? dh : box.height;
+		box.x = (ssize_t)(dw - box.width) / 2;
+		box.y = (ssize_t)(dh - box.height) / 2;
+		if ((box.width != dw || box.height != dh) &&
+		    replace(img, CropImage(*img, &box, exc)) < 0)
+			return magick_fail(e, ERR_INTERNAL, "crop", exc);
+	}
+	(void)ResetImagePage(*img, "0x0+0+0");
+	if ((*img)->columns != ow || (*img)->rows != oh) {
+		if (replace(img, ResizeImage(*img, ow, oh, LanczosFilter, 1.0,
+					     exc)) < 0)
+			return magick_fail(e, ERR_INTERNAL, "resize", exc);
+	}
+	return 0;
+}
+
+static int encode(Image *img, const struct url_request *r,
+		  const struct image_opts *o, struct buf *out, struct err *e,
+		  ExceptionInfo *exc)
+{
+	ImageInfo *info = CloneImageInfo(NULL);
+	const char *coder = url_format_coder(r->format);
+	unsigned char *blob;
+	size_t len = 0;
+	int rc = -1;
+
+	StripImage(img); /* profiles, EXIF, comments, PNG text chunks */
+	img->interlace = NoInterlace;
+	img->quality = o->quality;
+	info->quality = o->quality;
+	snprintf(img->magick, sizeof(img->magick), "%s", coder);
+	snprintf(info->magick, sizeof(info->magick), "%s", coder);
+	blob = ImageToBlob(info, img, &len, exc);
+	if (blob == NULL || len == 0) {
+		magick_fail(e, ERR_INTERNAL, "encode", exc);
+		goto out;
+	}
+	if (buf_append(out, blob, len) < 0) {
+		err_set(e, ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (blob != NULL)
+		RelinquishMagickMemory(blob);
+	DestroyImageInfo(info);
+	return rc;
+}
+
+int image_make(const unsigned char *data, size_t len,
+	       const struct url_request *r, const struct image_opts *o,
+	       struct buf *out, struct err *e)
+{
+	ExceptionInfo *exc;
+	struct sniff_info si;
+	Image *img;
+	int rc = -1;
+
+	if (image_check_original(data, len, &o->limits, &si, e) < 0)
+		return -1;
+	exc = AcquireExceptionInfo();
+	img = decode(data, len, &si, r, o, e, exc);
+	if (img == NULL)
+		goto out;
+	if (transform(&img, &si, r, o, e, exc) < 0)
+		goto out;
+	rc = encode(img, r, o, out, e, exc);
+out:
+	if (img != NULL)
+		DestroyImageList(img);
+	DestroyExceptionInfo(exc);
+	return rc;
+}

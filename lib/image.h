@@ -1,0 +1,81 @@
+/*
+ * image.h - make an output from an original with MagickCore.
+ *
+ * The original is sniffed (sniff.h) and checked against the limits before
+ * MagickCore reads a byte; it is then decoded with the sniffed coder only
+ * (JPEG with a shrink-on-load hint computed from the output size), EXIF
+ * orientation applied, converted to sRGB, flattened onto the background,
+ * cropped and resized, stripped of all metadata and encoded.
+ * Thread-safety: image_global_init() once before threads start; then
+ * image_make() from any thread (each call has its own MagickCore state).
+ */
+#ifndef IMGSRV_IMAGE_H
+#define IMGSRV_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "sniff.h"
+#include "url.h"
+
+struct image_limits {
+	uint64_t max_pixels; /* width * height of an original */
+	unsigned max_side;   /* widest or highest original */
+	size_t max_bytes;    /* largest original */
+};
+
+struct image_opts {
+	unsigned quality;       /* 1-100, already resolved from the default */
+	int allow_upscale;
+	const char *background; /* colour transparency is flattened onto */
+	struct image_limits limits;
+};
+
+/*
+ * Starts MagickCore (without its signal handlers) and sets its resource
+ * limits: omp_threads OpenMP threads per image, widths and heights up to
+ * max_side.  Returns 0, or -1 with a message.
+ */
+int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
+		      struct err *e);
+
+/* Stops MagickCore; after threads have ended. */
+void image_global_release(void);
+
+/* Returns 1 if MagickCore can encode format f here, else 0. */
+int image_format_available(enum url_format f);
+
+/* Returns 0 if name is a colour MagickCore knows, else -1 with a message. */
+int image_check_color(const char *name, struct err *e);
+
+/*
+ * Sniffs data and checks it against *l; fills *info.  Returns 0, or -1
+ * with ERR_UNPROCESSABLE and the reason.
+ */
+int image_check_original(const unsigned char *data, size_t len,
+			 const struct image_limits *l, struct sniff_info *info,
+			 struct err *e);
+
+/*
+ * The size of the output that spec r makes from an original of src_w x
+ * src_h pixels (after orientation).  wN keeps the aspect ratio; xN and WxH
+ * are exactly that size; without allow_upscale an output never exceeds the
+ * original: wN is capped at the original's width, and a fill box larger
+ * than the original shrinks, keeping its aspect ratio, until it fits.
+ */
+void image_output_size(unsigned src_w, unsigned src_h,
+		       const struct url_request *r, int allow_upscale,
+		       unsigned *w, unsigned *h);
+
+/*
+ * Makes the output for r from the original in data and appends the encoded
+ * bytes to out.  Returns 0, or -1 with ERR_UNPROCESSABLE (not an allowed or
+ * decodable image, over the limits) or ERR_INTERNAL (encoding failed).
+ */
+int image_make(const unsigned char *data, size_t len,
+	       const struct url_request *r, const struct image_opts *o,
+	       struct buf *out, struct err *e);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * source.h - fetch originals from the configured source.
+ *
+ * The source is a URL template with {model}, {field} and {id}
+ * placeholders: "file:///srv/originals/{model}/{id}.jpg" is read from
+ * disk, "http(s)://..." is fetched with libcurl (http and https only, for
+ * the first request and every redirect; connect and total timeouts; a byte
+ * cap enforced while streaming).  curl_global_init() must have been called
+ * before threads start.  Thread-safety: one struct source per thread.
+ */
+#ifndef IMGSRV_SOURCE_H
+#define IMGSRV_SOURCE_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "err.h"
+
+struct source_opts {
+	const char *tmpl;       /* URL template; empty: no source */
+	long connect_timeout_ms;
+	long timeout_ms;        /* whole transfer */
+	size_t max_bytes;       /* larger originals are refused */
+	long max_redirects;
+};
+
+struct source;
+
+/* Makes a fetcher that uses *o (copied).  Returns NULL when out of memory. */
+struct source *source_new(const struct source_opts *o);
+
+/* Frees s; source_free(NULL) is a no-op. */
+void source_free(struct source *s);
+
+/*
+ * Expands the template for (model, field, id) into buf.  The arguments must
+ * already be valid URL names (url_valid_name/url_valid_id): they are
+ * inserted verbatim.  Returns 0, or -1 with ERR_INTERNAL if it is too long.
+ */
+int source_expand(const char *tmpl, const char *model, const char *field,
+		  const char *id, char *buf, size_t size, struct err *e);
+
+/*
+ * Fetches the original for (model, field, id) into out (which must be
+ * empty).  Returns 0, or -1 with:
+ *   ERR_NOT_FOUND      no source configured, no such file, HTTP 404 or 410
+ *   ERR_UNPROCESSABLE  larger than max_bytes
+ *   ERR_TIMEOUT        the source was too slow
+ *   ERR_SOURCE         any other answer, or the source is unreachable
+ * On error out is left empty.
+ */
+int source_fetch(struct source *s, const char *model, const char *field,
+		 const char *id, struct buf *out, struct err *e);
+
+#endif

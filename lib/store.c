@@ -1,0 +1,207 @@
+/* store.c - store paths and atomic writes. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void store_shard(const char *id, char s1[3], char s2[3])
+{
+	char pad[4] = { '_', '_', '_', '_' };
+	size_t len = strlen(id), n = len < 4 ? len : 4;
+
+	/* The last n characters of the id, right-aligned in pad. */
+	memcpy(pad + 4 - n, id + len - n, n);
+	s2[0] = pad[0], s2[1] = pad[1], s2[2] = '\0';
+	s1[0] = pad[2], s1[1] = pad[3], s1[2] = '\0';
+}
+
+int store_path(const char *root, const char *model, const char *field,
+	       const char *id, const char *name, char *buf, size_t size,
+	       struct err *e)
+{
+	char s1[3], s2[3];
+	int n;
+
+	store_shard(id, s1, s2);
+	n = snprintf(buf, size, "%s/%s/%s/%s/%s/%s/%s", root, model, field, s1,
+		     s2, id, name);
+	if (n < 0 || (size_t)n >= size)
+		return err_set(e, ERR_INTERNAL, "store path too long");
+	return 0;
+}
+
+static int io_error(struct err *e, int errnum, const char *what,
+		    const char *path)
+{
+	enum err_code code = ERR_INTERNAL;
+
+	if (errnum == ENOSPC || errnum == EDQUOT)
+		code = ERR_STORAGE_FULL;
+	return err_set(e, code, "store: %s %s: %s", what, path,
+		       strerror(errnum));
+}
+
+/* Creates every missing directory above the last '/' of path. */
+static int make_parents(const char *path, struct err *e)
+{
+	char dir[4096];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(dir))
+		return err_set(e, ERR_INTERNAL, "store path too long");
+	memcpy(dir, path, len + 1);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return io_error(e, errno, "mkdir", dir);
+		*p = '/';
+	}
+	return 0;
+}
+
+static int fsync_parent(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t len = slash ? (size_t)(slash - path) : 0;
+	int fd, rc;
+
+	if (len == 0 || len >= sizeof(dir))
+		return 0;
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int store_write_atomic(const char *path, const void *data, size_t len,
+		       struct err *e)
+{
+	char tmp[4096];
+	const char *slash = strrchr(path, '/');
+	const unsigned char *p = data;
+	int fd, n, saved;
+
+	if (slash == NULL)
+		return err_set(e, ERR_INTERNAL, "store: not a path: %s", path);
+	n = snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmp.XXXXXX",
+		     (int)(slash - path), path, slash + 1);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return err_set(e, ERR_INTERNAL, "store path too long");
+	if (make_parents(path, e) < 0)
+		return -1;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return io_error(e, errno, "create", tmp);
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			saved = w < 0 ? errno : EIO;
+			goto fail;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	/* mkstemp makes 0600; the web server must be able to read it. */
+	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+		saved = errno;
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		saved = errno;
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		saved = errno;
+		goto fail;
+	}
+	/* Make the rename itself durable before anyone is told the file exists. */
+	(void)fsync_parent(path);
+	return 0;
+
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return io_error(e, saved, "write", path);
+}
+
+int store_read(const char *path, size_t max, struct buf *out, struct err *e)
+{
+	struct stat st;
+	int fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return err_set(e, ERR_NOT_FOUND, "no such file: %s", path);
+		return io_error(e, errno, "open", path);
+	}
+	if (fstat(fd, &st) < 0) {
+		io_error(e, errno, "stat", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err_set(e, ERR_NOT_FOUND, "not a regular file: %s", path);
+		goto out;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		err_set(e, ERR_UNPROCESSABLE,
+			"original is %lld bytes, over the limit of %zu",
+			(long long)st.st_size, max);
+		goto out;
+	}
+	if (buf_reserve(out, (size_t)st.st_size) < 0) {
+		err_set(e, ERR_INTERNAL, "out of memory reading %s", path);
+		goto out;
+	}
+	for (;;) {
+		ssize_t r;
+		if (buf_reserve(out, 65536) < 0) {
+			err_set(e, ERR_INTERNAL, "out of memory reading %s", path);
+			goto out;
+		}
+		r = read(fd, out->data + out->len, out->cap - out->len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			io_error(e, errno, "read", path);
+			goto out;
+		}
+		if (r == 0)
+			break;
+		out->len += (size_t)r;
+		if (out->len > max) {
+			err_set(e, ERR_UNPROCESSABLE,
+				"original is over the limit of %zu bytes", max);
+			goto out;
+		}
+	}
+	out->data[out->len] = '\0';
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+int store_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
