@@ -121,7 +121,7 @@ static void needed_size(unsigned src_w, unsigned src_h, unsigned out_w,
 static int is_truncated(const ExceptionInfo *exc)
 {
 	return exc->severity >= CorruptImageWarning && exc->reason != NULL &&
-	       strstr(exc->reason, "Premature end") != NULL;
+	       strcasestr(exc->reason, "premature end") != NULL;
 }
 
 static int magick_fail(struct err *e, enum err_code code, const char *what,
@@ -174,6 +174,9 @@ static Image *decode(const unsigned char *data, size_t len,
 		}
 	}
 	img = BlobToImage(info, data, len, exc);
+	/* Coders report some problems (a JPEG's warnings) on the image. */
+	if (img != NULL && img->exception.severity > exc->severity)
+		InheritException(exc, &img->exception);
 	DestroyImageInfo(info);
 	if (img == NULL || exc->severity >= ErrorException || is_truncated(exc)) {
 		magick_fail(e, ERR_UNPROCESSABLE, "original cannot be decoded", exc);
@@ -258,8 +261,8 @@ static int encode(Image *img, const struct url_request *r,
 
 	StripImage(img); /* profiles, EXIF, comments, PNG text chunks */
 	img->interlace = NoInterlace;
-	img->quality = o->quality;
-	info->quality = o->quality;
+	img->quality = r->quality ? r->quality : o->quality;
+	info->quality = img->quality;
 	snprintf(img->magick, sizeof(img->magick), "%s", coder);
 	snprintf(info->magick, sizeof(info->magick), "%s", coder);
 	blob = ImageToBlob(info, img, &len, exc);

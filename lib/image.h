@@ -27,7 +27,7 @@ struct image_limits {
 };
 
 struct image_opts {
-	unsigned quality;       /* 1-100, already resolved from the default */
+	unsigned quality;       /* 1-100 when the request names none */
 	int allow_upscale;
 	const char *background; /* colour transparency is flattened onto */
 	struct image_limits limits;

@@ -81,7 +81,7 @@ int output_get(struct output_worker *w, const struct url_request *r,
 {
 	const struct conf *c = w->conf;
 	struct image_opts io = {
-		.quality = r->quality ? r->quality : (unsigned)c->default_quality,
+		.quality = (unsigned)c->default_quality,
 		.allow_upscale = c->allow_upscale,
 		.background = c->background,
 		.limits = w->limits,

@@ -1,0 +1,341 @@
+/* test_image.c - the MagickCore pipeline on images made in the test. */
+#include <magick/MagickCore.h>
+#include <stdlib.h>
+
+#include "image.h"
+#include "test.h"
+
+/* Makes an image from a MagickCore pseudo-format ("gradient:red-blue")
+ * and encodes it as coder; the caller frees the blob with free(). */
+static unsigned char *make(const char *spec, unsigned w, unsigned h,
+			   const char *coder, const char *colorspace,
+			   int alpha, size_t *len)
+{
+	ImageInfo *info = CloneImageInfo(NULL);
+	ExceptionInfo *exc = AcquireExceptionInfo();
+	Image *img;
+	unsigned char *blob, *copy = NULL;
+	char size[32];
+
+	snprintf(size, sizeof(size), "%ux%u", w, h);
+	CloneString(&info->size, size);
+	snprintf(info->filename, sizeof(info->filename), "%s", spec);
+	img = ReadImage(info, exc);
+	if (img == NULL)
+		goto out;
+	if (alpha) {
+		/* Transparent everywhere but a 10-pixel band in the middle. */
+		SetImageAlphaChannel(img, SetAlphaChannel);
+		for (unsigned y = 0; y < h; y++) {
+			PixelPacket *p = GetAuthenticPixels(img, 0, y, w, 1, exc);
+			for (unsigned x = 0; x < w; x++)
+				p[x].opacity = (y > h / 2 - 5 && y < h / 2 + 5)
+						       ? OpaqueOpacity
+						       : TransparentOpacity;
+			SyncAuthenticPixels(img, exc);
+		}
+	}
+	if (colorspace != NULL && strcmp(colorspace, "CMYK") == 0)
+		TransformImageColorspace(img, CMYKColorspace);
+	SetImageProperty(img, "comment", "secret comment");
+	/* A fresh filename: ImageToBlob takes the coder from it first. */
+	snprintf(info->filename, sizeof(info->filename), "%s:", coder);
+	snprintf(img->magick, sizeof(img->magick), "%s", coder);
+	info->quality = 90;
+	blob = ImageToBlob(info, img, len, exc);
+	if (blob != NULL) {
+		copy = malloc(*len);
+		memcpy(copy, blob, *len);
+		RelinquishMagickMemory(blob);
+	}
+	DestroyImage(img);
+out:
+	DestroyImageInfo(info);
+	DestroyExceptionInfo(exc);
+	return copy;
+}
+
+/* Inserts an EXIF APP1 segment with Orientation = o after the SOI. */
+static unsigned char *with_orientation(const unsigned char *jpg, size_t len,
+				       int o, size_t *out_len)
+{
+	static const unsigned char tmpl[] = {
+		0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,
+		'I', 'I', 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00, /* TIFF, IFD at 8 */
+		0x01, 0x00,                                   /* 1 entry */
+		0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, /* 0112 SHORT 1 */
+		0x06, 0x00, 0x00, 0x00,                       /* value */
+		0x00, 0x00, 0x00, 0x00,                       /* no next IFD */
+	};
+	unsigned char *p = malloc(len + sizeof(tmpl));
+
+	memcpy(p, jpg, 2);
+	memcpy(p + 2, tmpl, sizeof(tmpl));
+	p[2 + 28] = (unsigned char)o;
+	memcpy(p + 2 + sizeof(tmpl), jpg + 2, len - 2);
+	*out_len = len + sizeof(tmpl);
+	return p;
+}
+
+struct info {
+	unsigned w, h, quality;
+	char magick[16];
+	int colorspace, matte, has_exif, has_comment;
+	PixelPacket corner;
+};
+
+/* Decodes an output and reads what the tests look at. */
+static int inspect(const struct buf *b, struct info *in)
+{
+	ImageInfo *info = CloneImageInfo(NULL);
+	ExceptionInfo *exc = AcquireExceptionInfo();
+	Image *img = BlobToImage(info, b->data, b->len, exc);
+
+	memset(in, 0, sizeof(*in));
+	if (img != NULL) {
+		in->w = (unsigned)img->columns;
+		in->h = (unsigned)img->rows;
+		in->quality = (unsigned)img->quality;
+		snprintf(in->magick, sizeof(in->magick), "%.15s", img->magick);
+		in->colorspace = img->colorspace;
+		in->matte = img->matte;
+		in->has_exif = GetImageProfile(img, "exif") != NULL;
+		in->has_comment = GetImageProperty(img, "comment") != NULL;
+		GetOneVirtualPixel(img, 0, 0, &in->corner, exc);
+		DestroyImage(img);
+	}
+	DestroyImageInfo(info);
+	DestroyExceptionInfo(exc);
+	return img != NULL ? 0 : -1;
+}
+
+static struct image_opts opts(void)
+{
+	struct image_opts o = {
+		.quality = 75,
+		.allow_upscale = 0,
+		.background = "white",
+		.limits = { 50000000, 16384, 50 << 20 },
+	};
+	return o;
+}
+
+/* Runs image_make on data for file ("w300.jpg"); fills *in. */
+static int run(const unsigned char *data, size_t len, const char *file,
+	       const struct image_opts *o, struct info *in, struct err *e)
+{
+	struct url_request r;
+	struct buf out;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	if (url_parse_file(file, &r, e) < 0)
+		return -1;
+	buf_init(&out);
+	rc = image_make(data, len, &r, o, &out, e);
+	if (rc == 0)
+		rc = inspect(&out, in);
+	buf_release(&out);
+	return rc;
+}
+
+static void check_size(const unsigned char *d, size_t len, const char *file,
+		       const struct image_opts *o, unsigned w, unsigned h)
+{
+	struct info in;
+	struct err e = { ERR_NONE, "" };
+	int rc = run(d, len, file, o, &in, &e);
+
+	CHECK(rc == 0, "%s: %s", file, e.msg);
+	CHECK(in.w == w && in.h == h, "%s: %ux%u, want %ux%u", file, in.w, in.h,
+	      w, h);
+}
+
+static void test_sizes(void)
+{
+	struct image_opts o = opts(), up = opts();
+	size_t len;
+	unsigned char *big = make("gradient:red-blue", 3000, 2000, "JPEG", NULL, 0, &len);
+	unsigned char *small;
+
+	CHECK(big != NULL);
+	up.allow_upscale = 1;
+	check_size(big, len, "w300.jpg", &o, 300, 200);
+	check_size(big, len, "w500.jpg", &o, 500, 333);
+	check_size(big, len, "x400.jpg", &o, 400, 400);
+	check_size(big, len, "300x400.jpg", &o, 300, 400);
+	check_size(big, len, "800x600.webp", &o, 800, 600);
+	check_size(big, len, "full_size.jpg", &o, 3000, 2000);
+	check_size(big, len, "w2999.png", &o, 2999, 1999);
+	free(big);
+
+	small = make("gradient:red-blue", 200, 100, "PNG", NULL, 0, &len);
+	check_size(small, len, "w500.jpg", &o, 200, 100);   /* capped */
+	check_size(small, len, "w500.jpg", &up, 500, 250);  /* upscaled */
+	check_size(small, len, "x400.jpg", &o, 100, 100);   /* box shrinks */
+	check_size(small, len, "300x400.jpg", &o, 75, 100);
+	check_size(small, len, "x400.jpg", &up, 400, 400);
+	check_size(small, len, "x50.gif", &o, 50, 50);
+	free(small);
+}
+
+static void test_quality_and_strip(void)
+{
+	struct image_opts o = opts();
+	struct info in;
+	struct err e;
+	size_t len;
+	unsigned char *jpg = make("plasma:fractal", 640, 480, "JPEG", NULL, 0, &len);
+	unsigned char *exif = with_orientation(jpg, len, 1, &len);
+
+	CHECK(run(exif, len, "w320.jpg", &o, &in, &e) == 0, "%s", e.msg);
+	CHECK_INT(in.quality, 75);
+	CHECK(!in.has_exif, "EXIF kept");
+	CHECK(!in.has_comment, "comment kept");
+	CHECK_STR(in.magick, "JPEG");
+	CHECK(run(exif, len, "w320-q50.jpg", &o, &in, &e) == 0, "%s", e.msg);
+	CHECK_INT(in.quality, 50);
+	o.quality = 90;
+	CHECK(run(exif, len, "w320.jpg", &o, &in, &e) == 0, "%s", e.msg);
+	CHECK_INT(in.quality, 90);
+	CHECK(run(exif, len, "w320.webp", &o, &in, &e) == 0, "%s", e.msg);
+	CHECK_STR(in.magick, "WEBP");
+	CHECK(run(exif, len, "w320.png", &o, &in, &e) == 0, "%s", e.msg);
+	CHECK_STR(in.magick, "PNG");
+	CHECK(run(exif, len, "w320.gif", &o, &in, &e) == 0, "%s", e.msg);
+	CHECK_STR(in.magick, "GIF");
+	free(jpg);
+	free(exif);
+}
+
+static void test_orientation(void)
+{
+	struct image_opts o = opts();
+	size_t len, olen;
+	unsigned char *jpg = make("gradient:red-blue", 1200, 800, "JPEG", NULL, 0, &len);
+	unsigned char *rot;
+
+	/* Orientation 6: stored landscape, shown portrait (800x1200). */
+	rot = with_orientation(jpg, len, 6, &olen);
+	check_size(rot, olen, "w400.jpg", &o, 400, 600);
+	check_size(rot, olen, "full_size.jpg", &o, 800, 1200);
+	check_size(rot, olen, "300x100.jpg", &o, 300, 100);
+	free(rot);
+	rot = with_orientation(jpg, len, 3, &olen); /* upside down */
+	check_size(rot, olen, "w400.jpg", &o, 400, 267);
+	free(rot);
+	free(jpg);
+}
+
+static void test_colour(void)
+{
+	struct image_opts o = opts();
+	struct info in;
+	struct err e;
+	size_t len, plen;
+	unsigned char *cmyk = make("gradient:red-blue", 300, 200, "JPEG", "CMYK", 0, &len);
+	unsigned char *png = make("xc:red", 100, 100, "PNG", NULL, 1, &plen);
+
+	CHECK(run(cmyk, len, "w100.jpg", &o, &in, &e) == 0, "%s", e.msg);
+	CHECK(in.colorspace == sRGBColorspace, "colorspace %d", in.colorspace);
+	free(cmyk);
+
+	CHECK(run(png, plen, "w50.png", &o, &in, &e) == 0, "%s", e.msg);
+	CHECK(!in.matte, "alpha kept");
+	CHECK(in.corner.red == QuantumRange && in.corner.green == QuantumRange &&
+		      in.corner.blue == QuantumRange,
+	      "corner %u,%u,%u", in.corner.red, in.corner.green, in.corner.blue);
+	o.background = "#000000";
+	CHECK(run(png, plen, "w50.jpg", &o, &in, &e) == 0, "%s", e.msg);
+	CHECK(in.corner.red < QuantumRange / 20 && in.corner.blue < QuantumRange / 20,
+	      "corner not black: %u", in.corner.red);
+	free(png);
+}
+
+static void refuses(const unsigned char *d, size_t len, const char *file,
+		    const struct image_opts *o, const char *why)
+{
+	struct info in;
+	struct err e = { ERR_NONE, "" };
+
+	CHECK(run(d, len, file, o, &in, &e) < 0, "%s made", why);
+	CHECK(e.code == ERR_UNPROCESSABLE, "%s: %s (%s)", why, err_name(e.code),
+	      e.msg);
+}
+
+static void test_refusals(void)
+{
+	struct image_opts o = opts();
+	static const char svg[] = "<svg xmlns='http://www.w3.org/2000/svg'/>";
+	static const char text[] = "hello, this is not an image\n";
+	size_t len;
+	unsigned char *jpg = make("plasma:fractal", 800, 600, "JPEG", NULL, 0, &len);
+	unsigned char *trunc = malloc(len / 2), *bomb;
+
+	refuses((const unsigned char *)svg, sizeof(svg) - 1, "w10.jpg", &o, "svg");
+	refuses((const unsigned char *)text, sizeof(text) - 1, "w10.jpg", &o, "text");
+	refuses((const unsigned char *)"", 0, "w10.jpg", &o, "empty");
+	memcpy(trunc, jpg, len / 2);
+	refuses(trunc, len / 2, "w10.jpg", &o, "truncated JPEG");
+	free(trunc);
+
+	o.limits.max_pixels = 800 * 600 - 1;
+	refuses(jpg, len, "w10.jpg", &o, "over max_pixels");
+	o = opts();
+	o.limits.max_side = 799;
+	refuses(jpg, len, "w10.jpg", &o, "over max_side");
+	o = opts();
+	o.limits.max_bytes = len - 1;
+	refuses(jpg, len, "w10.jpg", &o, "over max_bytes");
+	free(jpg);
+
+	/* A PNG header claiming 30000x30000: refused before decoding. */
+	bomb = make("xc:white", 10, 10, "PNG", NULL, 0, &len);
+	bomb[16] = 0, bomb[17] = 0, bomb[18] = 0x75, bomb[19] = 0x30;
+	bomb[20] = 0, bomb[21] = 0, bomb[22] = 0x75, bomb[23] = 0x30;
+	o = opts();
+	refuses(bomb, len, "w10.jpg", &o, "30000x30000 PNG");
+	free(bomb);
+}
+
+static void test_output_size(void)
+{
+	struct url_request r;
+	unsigned w, h;
+
+	memset(&r, 0, sizeof(r));
+	r.fit = URL_FIT_WIDTH, r.width = 300;
+	image_output_size(3000, 2000, &r, 0, &w, &h);
+	CHECK(w == 300 && h == 200, "%ux%u", w, h);
+	image_output_size(3, 1000, &r, 0, &w, &h);
+	CHECK(w == 3 && h == 1000, "%ux%u", w, h);
+	r.width = 1;
+	image_output_size(1000, 3, &r, 0, &w, &h);
+	CHECK(w == 1 && h == 1, "height never 0: %ux%u", w, h);
+	r.fit = URL_FIT_FULL;
+	image_output_size(640, 480, &r, 0, &w, &h);
+	CHECK(w == 640 && h == 480, "%ux%u", w, h);
+}
+
+int main(int argc, char **argv)
+{
+	struct err e;
+
+	(void)argc;
+	if (image_global_init(argv[0], 1, 16384, &e) < 0) {
+		fprintf(stderr, "%s\n", e.msg);
+		return 1;
+	}
+	CHECK(image_format_available(URL_FMT_JPEG));
+	CHECK(image_format_available(URL_FMT_WEBP));
+	CHECK(image_check_color("white", NULL) == 0);
+	CHECK(image_check_color("no-such-colour", NULL) < 0);
+	test_output_size();
+	test_sizes();
+	test_quality_and_strip();
+	test_orientation();
+	test_colour();
+	test_refusals();
+	image_global_release();
+	return TEST_END("image");
+}

@@ -1,0 +1,84 @@
+/* test_sniff.c - magic bytes and header dimensions of hostile inputs. */
+#include "sniff.h"
+#include "test.h"
+
+static void sniffs(const unsigned char *d, size_t len, enum sniff_format f,
+		   unsigned w, unsigned h, int orient, const char *what)
+{
+	struct sniff_info in;
+	struct err e;
+	int rc = sniff(d, len, &in, &e);
+
+	CHECK(rc == 0, "%s: %s", what, e.msg);
+	CHECK(in.format == f && in.width == w && in.height == h &&
+		      in.orientation == orient,
+	      "%s: %d %ux%u o%d", what, in.format, in.width, in.height,
+	      in.orientation);
+}
+
+static void refuses(const unsigned char *d, size_t len, const char *what)
+{
+	struct sniff_info in;
+	struct err e = { ERR_NONE, "" };
+
+	CHECK(sniff(d, len, &in, &e) < 0, "%s accepted", what);
+	CHECK(e.code == ERR_UNPROCESSABLE, "%s: %s", what, err_name(e.code));
+}
+
+int main(void)
+{
+	static const unsigned char png[] = {
+		0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
+		'I', 'H', 'D', 'R', 0, 0, 0x75, 0x30, 0, 0, 0x01, 0x2c, 8, 6, 0, 0, 0
+	};
+	static const unsigned char gif[] = { 'G', 'I', 'F', '8', '9', 'a', 0x2c, 0x01, 0x64, 0x00, 0 };
+	/* SOI, APP1 EXIF (big-endian, orientation 8), SOF0 65000x65000. */
+	static const unsigned char jpg[] = {
+		0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,
+		'M', 'M', 0, 0x2A, 0, 0, 0, 8, 0, 1,
+		0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 8, 0, 0, 0, 0, 0, 0,
+		0xFF, 0xC0, 0x00, 0x11, 8, 0xFD, 0xE8, 0xFD, 0xE8, 3,
+		1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xFF, 0xD9
+	};
+	static const unsigned char webp_lossy[30] = {
+		'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', ' ',
+		0, 0, 0, 0, 0, 0, 0, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00
+	};
+	static const unsigned char webp_x[30] = {
+		'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'X',
+		10, 0, 0, 0, 0, 0, 0, 0, 0x1f, 0x4e, 0, 0x0f, 0x27, 0
+	};
+	static const unsigned char jpg_no_sof[] = { 0xFF, 0xD8, 0xFF, 0xDA, 0, 2, 0xFF, 0xD9 };
+	static const unsigned char jpg_bad_len[] = { 0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF, 0 };
+	unsigned char exif_bad[sizeof(jpg)];
+
+	sniffs(png, sizeof(png), SNIFF_PNG, 30000, 300, 1, "png");
+	sniffs(gif, sizeof(gif), SNIFF_GIF, 300, 100, 1, "gif");
+	sniffs(jpg, sizeof(jpg), SNIFF_JPEG, 65000, 65000, 8, "jpeg");
+	sniffs(webp_lossy, sizeof(webp_lossy), SNIFF_WEBP, 320, 240, 1, "webp");
+	sniffs(webp_x, sizeof(webp_x), SNIFF_WEBP, 20000, 10000, 1, "webp vp8x");
+
+	/* An IFD offset pointing past the segment: orientation stays 1. */
+	memcpy(exif_bad, jpg, sizeof(jpg));
+	exif_bad[19] = 0xF0;
+	sniffs(exif_bad, sizeof(exif_bad), SNIFF_JPEG, 65000, 65000, 1, "bad ifd");
+
+	refuses((const unsigned char *)"", 0, "empty");
+	refuses((const unsigned char *)"<svg", 4, "svg");
+	refuses((const unsigned char *)"%!PS-Adobe-3.0", 14, "postscript");
+	refuses((const unsigned char *)"push graphic-context", 20, "mvg");
+	refuses((const unsigned char *)"BM\0\0\0\0\0\0\0\0", 10, "bmp");
+	refuses(png, 20, "short png");
+	refuses(gif, 8, "short gif");
+	refuses(jpg, 30, "jpeg without a frame header");
+	refuses(jpg_no_sof, sizeof(jpg_no_sof), "jpeg scan before frame");
+	refuses(jpg_bad_len, sizeof(jpg_bad_len), "jpeg segment past the end");
+	refuses(webp_lossy, 20, "short webp");
+	/* Every prefix of a valid header is refused or read, never overread
+	 * (run under ASan to see the difference). */
+	for (size_t n = 0; n < sizeof(jpg); n++) {
+		struct sniff_info in;
+		(void)sniff(jpg, n, &in, NULL);
+	}
+	return TEST_END("sniff");
+}

@@ -1,0 +1,107 @@
+/* test_source.c - template expansion, file:// sources and HTTP failures. */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "source.h"
+#include "store.h"
+#include "test.h"
+
+/* A TCP port on loopback that accepts connections and never answers. */
+static int silent_listener(int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(fd, 8) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/test_source.XXXXXX", tmpl[256], path[512], url[64];
+	struct source_opts o = { "", 1000, 1000, 100, 3 };
+	struct source *s;
+	struct buf b;
+	struct err e;
+	int fd, port;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	CHECK(source_expand("http://h/{model}/{field}/{id}.jpg?x={id}", "user",
+			    "avatar", "42", path, sizeof(path), &e) == 0);
+	CHECK_STR(path, "http://h/user/avatar/42.jpg?x=42");
+	CHECK(source_expand("{id}{id}{id}", "m", "f", "123456", path, 10, &e) < 0);
+	CHECK(source_expand("{nope}/{id}", "m", "f", "1", path, sizeof(path), &e) == 0);
+	CHECK_STR(path, "{nope}/1");
+
+	/* No source configured. */
+	buf_init(&b);
+	s = source_new(&o);
+	CHECK(source_fetch(s, "m", "f", "1", &b, &e) < 0 && e.code == ERR_NOT_FOUND);
+	source_free(s);
+
+	/* file:// */
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(tmpl, sizeof(tmpl), "file://%s/{model}/{field}/{id}.jpg", dir);
+	o.tmpl = tmpl;
+	s = source_new(&o);
+	snprintf(path, sizeof(path), "%s/user/avatar/42.jpg", dir);
+	CHECK(store_write_atomic(path, "abc", 3, &e) == 0);
+	CHECK(source_fetch(s, "user", "avatar", "42", &b, &e) == 0, "%s", e.msg);
+	CHECK(b.len == 3 && memcmp(b.data, "abc", 3) == 0);
+	buf_release(&b);
+	CHECK(source_fetch(s, "user", "avatar", "43", &b, &e) < 0 &&
+	      e.code == ERR_NOT_FOUND, "%s", e.msg);
+	CHECK(b.len == 0);
+	snprintf(path, sizeof(path), "%s/user/avatar/44.jpg", dir);
+	{
+		char big[200];
+		memset(big, 'x', sizeof(big));
+		CHECK(store_write_atomic(path, big, sizeof(big), &e) == 0);
+	}
+	CHECK(source_fetch(s, "user", "avatar", "44", &b, &e) < 0 &&
+	      e.code == ERR_UNPROCESSABLE, "%s", e.msg);
+	CHECK(b.len == 0);
+	source_free(s);
+
+	/* A closed port: 502. */
+	fd = silent_listener(&port);
+	CHECK(fd >= 0);
+	close(fd); /* now nothing listens there */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/{id}", port);
+	o.tmpl = url;
+	s = source_new(&o);
+	CHECK(source_fetch(s, "m", "f", "1", &b, &e) < 0 && e.code == ERR_SOURCE,
+	      "%s %s", err_name(e.code), e.msg);
+	source_free(s);
+
+	/* A source that accepts and never answers: 504 after the timeout. */
+	fd = silent_listener(&port);
+	CHECK(fd >= 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/{id}", port);
+	s = source_new(&o);
+	CHECK(source_fetch(s, "m", "f", "1", &b, &e) < 0 && e.code == ERR_TIMEOUT,
+	      "%s %s", err_name(e.code), e.msg);
+	source_free(s);
+	close(fd);
+
+	/* Only http and https, even when the template says otherwise. */
+	o.tmpl = "gopher://127.0.0.1/{id}";
+	s = source_new(&o);
+	CHECK(source_fetch(s, "m", "f", "1", &b, &e) < 0 && e.code == ERR_INTERNAL);
+	source_free(s);
+	source_free(NULL);
+
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	CHECK(system(path) == 0);
+	curl_global_cleanup();
+	return TEST_END("source");
+}
