@@ -86,7 +86,7 @@ static void respond_image(FCGX_Request *req, const struct url_request *r,
 		     "Cache-Control: " CACHE_FOREVER "\r\n"
 		     "X-Image-Server: %s\r\n\r\n",
 		     url_format_mime(r->format), b->len,
-		     how == OUTPUT_MADE ? "made" : "store");
+		     output_how_name(how));
 	if (!head)
 		FCGX_PutStr((const char *)b->data, (int)b->len, req->out);
 }
@@ -139,7 +139,7 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 	log_safe(path, shown, sizeof(shown));
 	if (e.code == ERR_NONE)
 		log_info("%s %s %d %zu %.1fms %s", method, shown, status, out.len,
-			 now_ms() - start, how == OUTPUT_MADE ? "made" : "store");
+			 now_ms() - start, output_how_name(how));
 	else
 		log_msg(status >= 500 ? LOG_ERROR : LOG_INFO,
 			"%s %s %d 0 %.1fms refused: %s", method, shown, status,

@@ -167,6 +167,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	struct thread *ts;
 	sigset_t set;
+	struct output_env *env = NULL;
 	struct err e;
 	int listen_fd = 0, started = 0, sig, rc = 1;
 
@@ -174,7 +175,8 @@ int main(int argc, char **argv)
 		return 2;
 	if (image_global_init(argv[0], conf.magick_threads,
 			      (unsigned)conf.max_side, &e) < 0 ||
-	    setup_formats(&server, conf.formats, &e) < 0) {
+	    setup_formats(&server, conf.formats, &e) < 0 ||
+	    (env = output_env_new(&conf, &e)) == NULL) {
 		log_error("%s", e.msg);
 		return 2;
 	}
@@ -213,7 +215,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < conf.threads; i++) {
 		ts[i].listen_fd = listen_fd;
 		ts[i].handler.server = &server;
-		ts[i].handler.worker = output_worker_new(&conf);
+		ts[i].handler.worker = output_worker_new(env);
 		if (ts[i].handler.worker == NULL ||
 		    pthread_create(&ts[i].tid, NULL, thread_main, &ts[i]) != 0) {
 			log_error("cannot start request thread %d", i);
@@ -224,9 +226,10 @@ int main(int argc, char **argv)
 		started++;
 	}
 	log_info("image-server started: %d threads, %d OpenMP threads per image, "
-		 "store %s, source %s, %s",
+		 "store %s, source %s, redis %s, %s",
 		 conf.threads, conf.magick_threads, conf.store,
-		 conf.source[0] ? conf.source : "(none)", conf.env);
+		 conf.source[0] ? conf.source : "(none)",
+		 conf.redis[0] ? conf.redis : "(none)", conf.env);
 
 	sig = wait_for_stop(&set);
 	log_info("signal %d: finishing requests in flight", sig);
@@ -244,6 +247,7 @@ stop:
 		output_worker_free(ts[i].handler.worker);
 	}
 	free(ts);
+	output_env_free(env);
 	curl_global_cleanup();
 	image_global_release();
 	log_info("image-server stopped");

@@ -1,21 +1,85 @@
-/* output.c - store hit, or original -> image_make -> store. */
+/* output.c - store hit, or take the work, make it once, store, record. */
 #include "output.h"
 
 #include <stdlib.h>
+#include <time.h>
 
+#include "flight.h"
 #include "image.h"
 #include "log.h"
+#include "registry.h"
 #include "source.h"
 #include "store.h"
 
+#define POLL_MS 50 /* how often a waiter looks for another process's result */
+
+struct output_env {
+	const struct conf *conf;
+	struct registry *registry;
+	struct flight *flight;
+};
+
 struct output_worker {
+	struct output_env *env;
 	const struct conf *conf;
 	struct source *source;
+	struct registry_conn *redis;
 	struct image_limits limits;
 };
 
-struct output_worker *output_worker_new(const struct conf *c)
+/* Makes the bytes of one store file; the work that is done once. */
+typedef int (*make_fn)(struct output_worker *w, const void *arg,
+		       struct buf *out, struct err *e);
+
+/* One file of the store to get: where it lives, and how to make it. */
+struct target {
+	const char *image; /* "user/avatar/1" */
+	const char *file;  /* "w500.jpg", "original" */
+	const char *path;  /* in the store */
+	make_fn make;
+	const void *arg;
+};
+
+const char *output_how_name(enum output_how how)
 {
+	switch (how) {
+	case OUTPUT_MADE: return "made";
+	case OUTPUT_STORE: return "store";
+	case OUTPUT_WAITED: return "waited";
+	}
+	return "?";
+}
+
+struct output_env *output_env_new(const struct conf *c, struct err *e)
+{
+	struct output_env *env = calloc(1, sizeof(*env));
+
+	if (env == NULL) {
+		err_set(e, ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	env->conf = c;
+	env->flight = flight_new();
+	env->registry = registry_new(c, e);
+	if (env->flight == NULL || env->registry == NULL) {
+		output_env_free(env);
+		return NULL;
+	}
+	return env;
+}
+
+void output_env_free(struct output_env *env)
+{
+	if (env == NULL)
+		return;
+	registry_free(env->registry);
+	flight_free(env->flight);
+	free(env);
+}
+
+struct output_worker *output_worker_new(struct output_env *env)
+{
+	const struct conf *c = env->conf;
 	struct output_worker *w = calloc(1, sizeof(*w));
 	struct source_opts so = {
 		.tmpl = c->source,
@@ -27,13 +91,15 @@ struct output_worker *output_worker_new(const struct conf *c)
 
 	if (w == NULL)
 		return NULL;
+	w->env = env;
 	w->conf = c;
 	w->limits.max_pixels = (uint64_t)c->max_pixels;
 	w->limits.max_side = (unsigned)c->max_side;
 	w->limits.max_bytes = (size_t)c->max_source_bytes;
 	w->source = source_new(&so);
-	if (w->source == NULL) {
-		free(w);
+	w->redis = registry_conn_new(env->registry);
+	if (w->source == NULL || w->redis == NULL) {
+		output_worker_free(w);
 		return NULL;
 	}
 	return w;
@@ -44,75 +110,214 @@ void output_worker_free(struct output_worker *w)
 	if (w == NULL)
 		return;
 	source_free(w->source);
+	registry_conn_free(w->redis);
 	free(w);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* 0 if the file could be read from the store, else -1 (out left empty). */
+static int from_store(const char *path, struct buf *out)
+{
+	if (store_read(path, SIZE_MAX - 1, out, NULL) == 0)
+		return 0;
+	buf_release(out);
+	return -1;
+}
+
+/*
+ * Another process holds the Redis lock for name: wait until its file is
+ * in the store, or its lock is gone.  Returns 0 when the file was read
+ * (WAITED), 1 when the lock is now ours (*lock set) or Redis went away,
+ * -1 with the holder's error or ERR_BUSY on timeout.
+ */
+static int wait_other(struct output_worker *w, const struct target *t,
+		      const char *name, struct registry_lock **lock,
+		      struct buf *out, struct err *e)
+{
+	long waited = 0, limit = w->conf->wait_timeout * 1000L;
+
+	for (;;) {
+		enum registry_rc rc;
+
+		if (from_store(t->path, out) == 0)
+			return 0;
+		if (waited >= limit)
+			return err_set(e, ERR_BUSY,
+				       "timed out after %d s waiting for another "
+				       "worker making %s",
+				       w->conf->wait_timeout, name);
+		rc = registry_locked(w->redis, name);
+		if (rc == REGISTRY_OK) {
+			/* Free: the holder ended; its error, or our turn. */
+			if (registry_get_error(w->redis, name, e) == REGISTRY_OK)
+				return -1;
+			rc = registry_lock(w->redis, name, lock);
+			if (rc != REGISTRY_BUSY)
+				return 1; /* ours, or Redis is down: make it */
+		} else if (rc == REGISTRY_DOWN) {
+			return 1;
+		}
+		sleep_ms(POLL_MS);
+		waited += POLL_MS;
+	}
+}
+
+/*
+ * Leads the work for t in this process: takes the Redis lock (or waits
+ * for its holder), makes the file, stores and records it.
+ */
+static int lead(struct output_worker *w, const struct target *t,
+		const char *name, struct buf *out, enum output_how *how,
+		struct err *e)
+{
+	struct registry_lock *lock = NULL;
+	int rc;
+
+	switch (registry_lock(w->redis, name, &lock)) {
+	case REGISTRY_OK:
+	case REGISTRY_DOWN: /* de-duplicated in this process only */
+		break;
+	case REGISTRY_BUSY:
+		rc = wait_other(w, t, name, &lock, out, e);
+		if (rc <= 0) {
+			*how = OUTPUT_WAITED;
+			return rc;
+		}
+		break;
+	}
+	/* The lock is ours: it may have been made just before we took it. */
+	if (from_store(t->path, out) == 0) {
+		*how = OUTPUT_STORE;
+		rc = 0;
+		goto out;
+	}
+	(void)registry_forget(w->redis, t->image, t->file);
+	rc = t->make(w, t->arg, out, e);
+	if (rc == 0)
+		rc = store_write_atomic(t->path, out->data, out->len, e);
+	if (rc == 0) {
+		*how = OUTPUT_MADE;
+		(void)registry_add(w->redis, t->image, t->file);
+	} else {
+		buf_release(out);
+		if (lock != NULL)
+			(void)registry_set_error(w->redis, name, e);
+	}
+out:
+	registry_unlock(w->redis, lock);
+	return rc;
+}
+
+/* Gets file t into out: from the store, or made exactly once. */
+static int produce(struct output_worker *w, const struct target *t,
+		   struct buf *out, enum output_how *how, struct err *e)
+{
+	char name[512];
+	struct err result;
+	int rc;
+
+	snprintf(name, sizeof(name), "%s/%s", t->image, t->file);
+	for (int tries = 0; tries < 3; tries++) {
+		if (from_store(t->path, out) == 0) {
+			*how = tries ? OUTPUT_WAITED : OUTPUT_STORE;
+			return 0;
+		}
+		rc = flight_begin(w->env->flight, name, w->conf->wait_timeout,
+				  &result);
+		if (rc < 0) {
+			*e = result;
+			return -1;
+		}
+		if (rc == 0) { /* another thread here led it */
+			if (result.code != ERR_NONE) {
+				*e = result;
+				return -1;
+			}
+			continue; /* its file is in the store now */
+		}
+		err_clear(&result);
+		rc = lead(w, t, name, out, how, &result);
+		flight_end(w->env->flight, name, &result);
+		if (rc < 0)
+			*e = result;
+		return rc;
+	}
+	return err_set(e, ERR_INTERNAL, "%s was made but is not in the store",
+		       name);
+}
+
+static int fetch_original(struct output_worker *w, const void *arg,
+			  struct buf *out, struct err *e)
+{
+	const struct url_request *r = arg;
+	struct sniff_info si;
+
+	if (source_fetch(w->source, r->model, r->field, r->id, out, e) < 0)
+		return -1;
+	/* Only an image that passes the checks is kept: a bad one would be
+	 * refused again on every request anyway. */
+	if (image_check_original(out->data, out->len, &w->limits, &si, e) < 0)
+		return -1;
+	log_debug("original %s/%s/%s fetched (%zu bytes)", r->model, r->field,
+		  r->id, out->len);
+	return 0;
+}
+
+static int make_output(struct output_worker *w, const void *arg,
+		       struct buf *out, struct err *e)
+{
+	const struct url_request *r = arg;
+	struct image_opts io = {
+		.quality = (unsigned)w->conf->default_quality,
+		.allow_upscale = w->conf->allow_upscale,
+		.background = w->conf->background,
+		.limits = w->limits,
+	};
+	struct buf orig;
+	int rc;
+
+	buf_init(&orig);
+	rc = output_original(w, r->model, r->field, r->id, &orig, e);
+	if (rc == 0)
+		rc = image_make(orig.data, orig.len, r, &io, out, e);
+	buf_release(&orig);
+	return rc;
 }
 
 int output_original(struct output_worker *w, const char *model,
 		    const char *field, const char *id, struct buf *out,
 		    struct err *e)
 {
-	struct sniff_info si;
-	char path[4096];
+	struct url_request r = { 0 };
+	char image[256], path[4096];
+	struct target t = { image, STORE_ORIGINAL, path, fetch_original, &r };
+	enum output_how how;
 
+	snprintf(r.model, sizeof(r.model), "%s", model);
+	snprintf(r.field, sizeof(r.field), "%s", field);
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	snprintf(image, sizeof(image), "%s/%s/%s", model, field, id);
 	if (store_path(w->conf->store, model, field, id, STORE_ORIGINAL, path,
 		       sizeof(path), e) < 0)
 		return -1;
-	if (store_read(path, w->limits.max_bytes, out, e) == 0)
-		return 0;
-	if (e != NULL && e->code != ERR_NOT_FOUND)
-		return -1;
-	buf_release(out);
-	if (source_fetch(w->source, model, field, id, out, e) < 0)
-		return -1;
-	/* Only an image that passes the checks is kept: a bad one would be
-	 * refused again on every request anyway. */
-	if (image_check_original(out->data, out->len, &w->limits, &si, e) < 0 ||
-	    store_write_atomic(path, out->data, out->len, e) < 0) {
-		buf_release(out);
-		return -1;
-	}
-	log_debug("original %s/%s/%s stored (%zu bytes)", model, field, id,
-		  out->len);
-	return 0;
+	return produce(w, &t, out, &how, e);
 }
 
 int output_get(struct output_worker *w, const struct url_request *r,
 	       struct buf *out, enum output_how *how, struct err *e)
 {
-	const struct conf *c = w->conf;
-	struct image_opts io = {
-		.quality = (unsigned)c->default_quality,
-		.allow_upscale = c->allow_upscale,
-		.background = c->background,
-		.limits = w->limits,
-	};
-	struct buf orig;
-	char path[4096];
-	int rc = -1;
+	char image[256], path[4096];
+	struct target t = { image, r->file, path, make_output, r };
 
-	if (store_path(c->store, r->model, r->field, r->id, r->file, path,
+	snprintf(image, sizeof(image), "%s/%s/%s", r->model, r->field, r->id);
+	if (store_path(w->conf->store, r->model, r->field, r->id, r->file, path,
 		       sizeof(path), e) < 0)
 		return -1;
-	/* The web server missed it, but another request may have made it since. */
-	if (store_read(path, SIZE_MAX - 1, out, e) == 0) {
-		*how = OUTPUT_STORE;
-		return 0;
-	}
-	if (e != NULL && e->code != ERR_NOT_FOUND)
-		return -1;
-	buf_release(out);
-
-	buf_init(&orig);
-	if (output_original(w, r->model, r->field, r->id, &orig, e) < 0)
-		goto out;
-	if (image_make(orig.data, orig.len, r, &io, out, e) < 0 ||
-	    store_write_atomic(path, out->data, out->len, e) < 0) {
-		buf_release(out);
-		goto out;
-	}
-	*how = OUTPUT_MADE;
-	rc = 0;
-out:
-	buf_release(&orig);
-	return rc;
+	return produce(w, &t, out, how, e);
 }

@@ -1,12 +1,16 @@
 /*
- * output.h - get an output: from the store, or made from the original.
+ * output.h - get an output: from the store, or made from the original,
+ * once, however many ask for it at the same moment.
  *
- * The core of a miss: look in the store; else load the original (store,
- * else source, which is then kept in the store), make the output with
- * image_make() and write it into the store atomically.  Used alike by the
+ * The core of a miss: look in the store; else take the work (in-process
+ * single flight, then the Redis lock across processes and hosts), load the
+ * original (store, else source, kept in the store under its own lock),
+ * make the output with image_make(), write it into the store atomically
+ * and record it in Redis.  Who finds the work taken waits for the maker
+ * and serves its result from the store, or its error.  Used alike by the
  * responder and the command-line tools.
- * Thread-safety: one struct output_worker per thread; the conf it points
- * to must stay unchanged while it is used.
+ * Thread-safety: one struct output_env per process, shared (internally
+ * locked); one struct output_worker per thread.
  */
 #ifndef IMGSRV_OUTPUT_H
 #define IMGSRV_OUTPUT_H
@@ -17,14 +21,24 @@
 #include "url.h"
 
 enum output_how {
-	OUTPUT_MADE,  /* made now by this worker */
-	OUTPUT_STORE  /* already in the store */
+	OUTPUT_MADE,   /* made now by this worker */
+	OUTPUT_STORE,  /* already in the store */
+	OUTPUT_WAITED  /* made meanwhile by another worker we waited for */
 };
 
+/* A short word for how: "made", "store", "waited". */
+const char *output_how_name(enum output_how how);
+
+struct output_env;
 struct output_worker;
 
+/* The shared state for conf c (which must outlive it): Redis registry,
+ * single flight.  Returns NULL with a message on error. */
+struct output_env *output_env_new(const struct conf *c, struct err *e);
+void output_env_free(struct output_env *env); /* NULL is a no-op */
+
 /* Makes a worker for one thread.  Returns NULL when out of memory. */
-struct output_worker *output_worker_new(const struct conf *c);
+struct output_worker *output_worker_new(struct output_env *env);
 
 /* Frees w; output_worker_free(NULL) is a no-op. */
 void output_worker_free(struct output_worker *w);
@@ -32,7 +46,7 @@ void output_worker_free(struct output_worker *w);
 /*
  * Appends the bytes of output r to out and says how they were had.
  * Returns 0, or -1 with the error from the step that failed (see err.h):
- * ERR_NOT_FOUND, ERR_UNPROCESSABLE, ERR_SOURCE, ERR_TIMEOUT,
+ * ERR_NOT_FOUND, ERR_UNPROCESSABLE, ERR_SOURCE, ERR_TIMEOUT, ERR_BUSY,
  * ERR_STORAGE_FULL or ERR_INTERNAL.  Nothing partial is left in the store.
  */
 int output_get(struct output_worker *w, const struct url_request *r,
