@@ -54,8 +54,10 @@ deps:
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do $$t || fail=1; done; exit $$fail
 
+# End-to-end: real nginx, spawn-fcgi, redis-server on loopback.
+E2E := $(wildcard tests/e2e/test_*.sh)
 e2e: all
-	@bash tests/e2e/test_e2e.sh
+	@fail=0; for t in $(E2E); do bash $$t || fail=1; done; exit $$fail
 
 test: all unit e2e
 

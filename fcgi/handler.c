@@ -1,6 +1,8 @@
 /* handler.c - route a request, get the output, write the response. */
 #include "handler.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -51,6 +53,27 @@ static void log_safe(const char *s, char *buf, size_t size)
 	buf[i] = '\0';
 }
 
+/*
+ * Headers are formatted with snprintf and written with FCGX_PutStr:
+ * libfcgi's own printf knows no %zu and would send garbage.
+ */
+static void put_headers(FCGX_Request *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void put_headers(FCGX_Request *req, const char *fmt, ...)
+{
+	char head[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(head, sizeof(head), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		FCGX_PutStr(head, n < (int)sizeof(head) ? n : (int)sizeof(head) - 1,
+			    req->out);
+}
+
 static void respond_error(struct handler *h, FCGX_Request *req,
 			  const struct err *e, int head)
 {
@@ -61,32 +84,31 @@ static void respond_error(struct handler *h, FCGX_Request *req,
 	if (e->code == ERR_INTERNAL &&
 	    strcmp(h->server->conf->env, "production") == 0)
 		msg = "internal error";
-	FCGX_FPrintF(req->out,
-		     "Status: %d %s\r\n"
-		     "Content-Type: text/plain; charset=utf-8\r\n"
-		     "Cache-Control: no-store\r\n"
-		     "Content-Length: %zu\r\n",
-		     st.code, st.reason, strlen(msg) + 1);
-	if (e->code == ERR_METHOD)
-		FCGX_FPrintF(req->out, "Allow: GET, HEAD\r\n");
-	if (e->code == ERR_BUSY)
-		FCGX_FPrintF(req->out, "Retry-After: 5\r\n");
-	FCGX_FPrintF(req->out, "\r\n");
-	if (!head)
-		FCGX_FPrintF(req->out, "%s\n", msg);
+	put_headers(req,
+		    "Status: %d %s\r\n"
+		    "Content-Type: text/plain; charset=utf-8\r\n"
+		    "Cache-Control: no-store\r\n"
+		    "Content-Length: %zu\r\n"
+		    "%s%s\r\n",
+		    st.code, st.reason, strlen(msg) + 1,
+		    e->code == ERR_METHOD ? "Allow: GET, HEAD\r\n" : "",
+		    e->code == ERR_BUSY ? "Retry-After: 5\r\n" : "");
+	if (!head) {
+		FCGX_PutS(msg, req->out);
+		FCGX_PutS("\n", req->out);
+	}
 }
 
 static void respond_image(FCGX_Request *req, const struct url_request *r,
 			  const struct buf *b, enum output_how how, int head)
 {
-	FCGX_FPrintF(req->out,
-		     "Status: 200 OK\r\n"
-		     "Content-Type: %s\r\n"
-		     "Content-Length: %zu\r\n"
-		     "Cache-Control: " CACHE_FOREVER "\r\n"
-		     "X-Image-Server: %s\r\n\r\n",
-		     url_format_mime(r->format), b->len,
-		     output_how_name(how));
+	put_headers(req,
+		    "Status: 200 OK\r\n"
+		    "Content-Type: %s\r\n"
+		    "Content-Length: %zu\r\n"
+		    "Cache-Control: " CACHE_FOREVER "\r\n"
+		    "X-Image-Server: %s\r\n\r\n",
+		    url_format_mime(r->format), b->len, output_how_name(how));
 	if (!head)
 		FCGX_PutStr((const char *)b->data, (int)b->len, req->out);
 }

@@ -163,17 +163,31 @@ static redisContext *conn(struct registry_conn *c)
  */
 static redisReply *command(struct registry_conn *c, const char *fmt, ...)
 {
-	redisContext *ctx = conn(c);
-	redisReply *rep;
+	redisReply *rep = NULL;
 	va_list ap;
 
-	if (ctx == NULL)
-		return NULL;
-	va_start(ap, fmt);
-	rep = redisvCommand(ctx, fmt, ap);
-	va_end(ap);
+	/* A connection idle since Redis restarted fails its first command:
+	 * then reconnect and send it once more. */
+	for (int attempt = 0; attempt < 2 && rep == NULL; attempt++) {
+		int stale = c->ctx != NULL;
+		redisContext *ctx = conn(c);
+
+		if (ctx == NULL)
+			return NULL;
+		va_start(ap, fmt);
+		rep = redisvCommand(ctx, fmt, ap);
+		va_end(ap);
+		if (rep != NULL)
+			break;
+		if (!stale) {
+			drop(c, ctx->errstr[0] ? ctx->errstr : "no reply");
+			return NULL;
+		}
+		redisFree(c->ctx);
+		c->ctx = NULL;
+	}
 	if (rep == NULL) {
-		drop(c, ctx->errstr[0] ? ctx->errstr : "no reply");
+		drop(c, "no reply");
 		return NULL;
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {

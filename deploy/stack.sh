@@ -1,0 +1,256 @@
+# deploy/stack.sh: start and stop real redis-server, image-server (under
+# spawn-fcgi) and nginx on loopback, in a private run directory.
+#
+# A bash library, sourced by deploy/run.sh and tests/e2e/test_e2e.sh:
+#
+#   . deploy/stack.sh
+#   stack_init run/                      # run directory; logs, pids, sockets
+#   trap stack_stop EXIT
+#   stack_redis 7001
+#   stack_responder img -store run/store -source 'file:///src/{model}/{field}/{id}.jpg'
+#   stack_nginx img 7000 run/store "$STACK_DIR/img.sock"
+#   stack_origin origin 7002 /some/dir   # static origin for http:// sources
+#   stack_alive || echo "something died"
+#   stack_stop                           # stops all of the above, by pid
+#
+# NAME (img, origin above) names each instance's files in the run directory:
+# NAME.sock and NAME.log (responder); NAME-access.log, NAME-error.log,
+# NAME.out, NAME-server.conf and NAME-nginx.conf (nginx). Functions return
+# non-zero with a message on stderr when a server does not come up.
+# Processes are started as children of the sourcing shell (never call these
+# functions inside $( ) or a pipeline), so stack_stop can wait for them.
+
+STACK_DIR=""
+STACK_PIDS=()   # pids we started, in start order
+STACK_NAMES=()  # what each pid is, for messages
+STACK_SOCKS=()  # unix sockets to remove at stop
+STACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STACK_BIN=${STACK_BIN:-$STACK_ROOT/bin/image-server}
+
+# stack_init DIR: create the run directory DIR (absolute path kept in STACK_DIR).
+stack_init() {
+	mkdir -p "$1/tmp" || return 1
+	STACK_DIR=$(cd "$1" && pwd)
+	STACK_PIDS=()
+	STACK_NAMES=()
+	STACK_SOCKS=()
+}
+
+# Remember a started process.
+_stack_add() {
+	STACK_PIDS+=("$1")
+	STACK_NAMES+=("$2")
+}
+
+# _stack_wait TRIES PID WHAT COMMAND...: run COMMAND every 0.1 s until it
+# succeeds; fail if PID exits or TRIES run out.
+_stack_wait() {
+	local tries=$1 pid=$2 what=$3
+	shift 3
+	while ! "$@" 2>/dev/null; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "stack: $what exited during startup" >&2
+			return 1
+		fi
+		tries=$((tries - 1))
+		if [ "$tries" -le 0 ]; then
+			echo "stack: $what did not come up" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# True when something accepts TCP connections on 127.0.0.1:PORT.
+stack_port_open() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# stack_free_port START: print the first port from START on that nothing
+# listens on (loopback).
+stack_free_port() {
+	local p=$1
+	while stack_port_open "$p"; do
+		p=$((p + 1))
+	done
+	echo "$p"
+}
+
+# Fail with a message when PORT is taken: waiting for it to answer would
+# then be fooled by whoever holds it.
+_stack_port_free() {
+	if stack_port_open "$1"; then
+		echo "stack: port $1 is in use" >&2
+		return 1
+	fi
+}
+
+_stack_redis_ping() {
+	[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]
+}
+
+# stack_redis PORT: start a throw-away redis-server on 127.0.0.1:PORT (no
+# persistence), log in redis.log; wait until it answers PING.
+stack_redis() {
+	local port=$1
+	_stack_port_free "$port" || return 1
+	redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+		--daemonize no --dir "$STACK_DIR" >"$STACK_DIR/redis.log" 2>&1 &
+	_stack_add $! "redis-server :$port"
+	_stack_wait 100 $! "redis-server :$port (see $STACK_DIR/redis.log)" \
+		_stack_redis_ping "$port"
+}
+
+# stack_responder NAME ARGS...: run bin/image-server ARGS under spawn-fcgi on
+# the unix socket $STACK_DIR/NAME.sock (mode 0660, like a deployment); its
+# stderr (one line per request) goes to $STACK_DIR/NAME.log.
+stack_responder() {
+	local name=$1
+	shift
+	local sock=$STACK_DIR/$name.sock
+	if [ ! -x "$STACK_BIN" ]; then
+		echo "stack: $STACK_BIN is missing; run make first" >&2
+		return 1
+	fi
+	# -n: no fork, so $! is the responder itself (spawn-fcgi execs it) and
+	# its stderr stays ours; forking spawn-fcgi sends it to /dev/null.
+	spawn-fcgi -n -s "$sock" -M 0660 -- "$STACK_BIN" "$@" \
+		>>"$STACK_DIR/$name.log" 2>&1 &
+	_stack_add $! "responder $name"
+	STACK_SOCKS+=("$sock")
+	# spawn-fcgi binds the socket before it execs the responder, so the
+	# socket alone says little: also give the program a moment to fail on
+	# bad flags before we call it up.
+	_stack_wait 50 $! "responder $name (see $STACK_DIR/$name.log)" test -S "$sock" || return 1
+	sleep 0.2
+	if ! kill -0 "$!" 2>/dev/null; then
+		echo "stack: responder $name exited during startup:" >&2
+		tail -n 5 "$STACK_DIR/$name.log" >&2
+		return 1
+	fi
+}
+
+# _stack_nginx_run NAME PORT SERVER_CONF: wrap the server block in file
+# SERVER_CONF in a minimal nginx.conf whose every path is in $STACK_DIR,
+# start nginx in the foreground (daemon off, so $! is the master), and wait
+# until it accepts connections on PORT.
+_stack_nginx_run() {
+	local name=$1 port=$2 server=$3 d=$STACK_DIR
+	local conf=$d/$name-nginx.conf user=""
+	_stack_port_free "$port" || return 1
+	mkdir -p "$d/tmp/$name"
+	# Workers run as root when we are root: the responder's socket and the
+	# store are root's, as they would be the same user's in a deployment.
+	[ "$(id -u)" -eq 0 ] && user="user root;"
+	cat >"$conf" <<EOF
+# Generated by deploy/stack.sh for a test run; do not edit.
+$user
+daemon off;
+worker_processes 1;
+pid $d/$name.pid;
+error_log $d/$name-error.log info;
+events { worker_connections 512; }
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log $d/$name-access.log;
+    client_body_temp_path $d/tmp/$name/client;
+    fastcgi_temp_path $d/tmp/$name/fastcgi;
+    proxy_temp_path $d/tmp/$name/proxy;
+    uwsgi_temp_path $d/tmp/$name/uwsgi;
+    scgi_temp_path $d/tmp/$name/scgi;
+    include $server;
+}
+EOF
+	# -e: the error log of startup itself, before the config is read.
+	if ! nginx -t -q -p "$d" -c "$conf" -e "$d/$name-error.log" 2>>"$d/$name.out"; then
+		echo "stack: bad nginx config $conf:" >&2
+		tail -n 5 "$d/$name.out" >&2
+		return 1
+	fi
+	nginx -p "$d" -c "$conf" -e "$d/$name-error.log" >>"$d/$name.out" 2>&1 &
+	_stack_add $! "nginx $name :$port"
+	_stack_wait 100 $! "nginx $name :$port (see $d/$name-error.log)" stack_port_open "$port"
+}
+
+# stack_nginx NAME PORT STORE SOCKET: nginx on 127.0.0.1:PORT with
+# deploy/nginx/image-server.conf, its root set to STORE and its fastcgi_pass
+# to the unix socket SOCKET.
+stack_nginx() {
+	local name=$1 port=$2 store sock=$4
+	store=$(mkdir -p "$3" && cd "$3" && pwd) || return 1
+	sed -e "s|^\( *\)listen 7000;|\1listen 127.0.0.1:$port;|" \
+		-e "s|^\( *\)root /var/lib/image-server/store;|\1root $store;|" \
+		-e "s|unix:/run/image-server/image-server.sock;|unix:$sock;|" \
+		"$STACK_ROOT/deploy/nginx/image-server.conf" >"$STACK_DIR/$name-server.conf"
+	# The sed must have hit all three lines, or nginx would listen on 7000
+	# or serve /var/lib: refuse rather than test the wrong thing.
+	if ! grep -q "listen 127.0.0.1:$port;" "$STACK_DIR/$name-server.conf" ||
+		! grep -q "root $store;" "$STACK_DIR/$name-server.conf" ||
+		grep -q /run/image-server/ "$STACK_DIR/$name-server.conf"; then
+		echo "stack: could not rewrite deploy/nginx/image-server.conf" >&2
+		return 1
+	fi
+	_stack_nginx_run "$name" "$port" "$STACK_DIR/$name-server.conf"
+}
+
+# stack_origin NAME PORT DIR: a static nginx on 127.0.0.1:PORT serving DIR,
+# to play the origin of http:// sources. Besides plain files:
+#   /status500/...  answers 500 (a broken origin)
+#   /slow/PATH      serves DIR/PATH at 200 bytes/s (a slow origin)
+# Its access log, $STACK_DIR/NAME-access.log, tells how often it was asked.
+stack_origin() {
+	local name=$1 port=$2 dir
+	dir=$(cd "$3" && pwd) || return 1
+	cat >"$STACK_DIR/$name-server.conf" <<EOF
+server {
+    listen 127.0.0.1:$port;
+    root $dir;
+    location / { }
+    location /status500/ { return 500 "origin broken\n"; }
+    location /slow/ { alias $dir/; limit_rate 200; }
+}
+EOF
+	_stack_nginx_run "$name" "$port" "$STACK_DIR/$name-server.conf"
+}
+
+# stack_alive: true while every process we started runs; otherwise names
+# the dead ones on stderr.
+stack_alive() {
+	local i ok=0
+	for i in "${!STACK_PIDS[@]}"; do
+		if ! kill -0 "${STACK_PIDS[$i]}" 2>/dev/null; then
+			echo "stack: ${STACK_NAMES[$i]} (pid ${STACK_PIDS[$i]}) has died" >&2
+			ok=1
+		fi
+	done
+	return $ok
+}
+
+# stack_stop: stop everything started, newest first (nginx before the
+# responder before redis): SIGTERM, up to 5 s, then SIGKILL; wait for each.
+# Safe to call twice and from traps.
+stack_stop() {
+	local i pid n
+	for ((i = ${#STACK_PIDS[@]} - 1; i >= 0; i--)); do
+		pid=${STACK_PIDS[$i]}
+		kill -TERM "$pid" 2>/dev/null || continue
+		for ((n = 0; n < 50; n++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "stack: ${STACK_NAMES[$i]} ignored SIGTERM; killing it" >&2
+			kill -KILL "$pid" 2>/dev/null
+		fi
+		wait "$pid" 2>/dev/null
+	done
+	# spawn-fcgi leaves its socket behind.
+	for i in "${STACK_SOCKS[@]}"; do
+		rm -f "$i"
+	done
+	STACK_PIDS=()
+	STACK_NAMES=()
+	STACK_SOCKS=()
+	return 0
+}

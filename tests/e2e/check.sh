@@ -1,0 +1,34 @@
+# tests/e2e/check.sh: the check helpers every end-to-end script shares.
+# Source it, set NAME, and `trap check_finish EXIT`: each check prints
+# "ok - ..." or "not ok - ... (details)", and the last line is
+# "NAME: N passed, M failed"; the script then exits 1 if any failed.
+
+passed=0
+failed=0
+
+pass() {
+	passed=$((passed + 1))
+	echo "ok - $1"
+}
+
+# fail DESC DETAILS
+fail() {
+	failed=$((failed + 1))
+	echo "not ok - $1 ($2)"
+}
+
+# expect DESC GOT WANT: pass if the strings are equal.
+expect() {
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi
+}
+
+# expect_re DESC GOT REGEX: pass if GOT matches the extended REGEX.
+expect_re() {
+	if [[ $2 =~ $3 ]]; then pass "$1"; else fail "$1" "got '$2', want /$3/"; fi
+}
+
+check_finish() {
+	stack_stop
+	echo "$NAME: $passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}
