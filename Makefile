@@ -32,20 +32,34 @@ TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 .PHONY: all test unit e2e run deps clean
 all: bin/image-server
 
-$(BUILD)/%.o: %.c
+# Everything is rebuilt when the flags change (say, SANITIZER=address
+# after a plain build): objects depend on a file that records them.
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(LDFLAGS)
+FLAGS_STAMP := $(BUILD)/flags
+ifneq ($(shell cat $(FLAGS_STAMP) 2>/dev/null),$(FLAGS_NOW))
+$(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+endif
+
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libimgsrv.a: $(LIB_OBJ)
-	$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 bin/image-server: $(FCGI_OBJ) $(BUILD)/libimgsrv.a
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $(FCGI_OBJ) $(BUILD)/libimgsrv.a $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(FCGI_OBJ) $(BUILD)/libimgsrv.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libimgsrv.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libimgsrv.a $(LDLIBS)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libimgsrv.a $(LDLIBS)
 
 deps:
 	@./deploy/install-deps.sh

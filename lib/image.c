@@ -293,6 +293,20 @@ int image_make(const unsigned char *data, size_t len,
 
 	if (image_check_original(data, len, &o->limits, &si, e) < 0)
 		return -1;
+	if (o->max_width != 0 || o->max_height != 0) {
+		int swap = si.format == SNIFF_JPEG && si.orientation >= 5;
+		unsigned w, h;
+
+		image_output_size(swap ? si.height : si.width,
+				  swap ? si.width : si.height, r, o->allow_upscale,
+				  &w, &h);
+		if ((o->max_width && w > o->max_width) ||
+		    (o->max_height && h > o->max_height))
+			return err_set(e, ERR_TOO_LARGE,
+				       "output would be %ux%u, over the maximum "
+				       "of %ux%u",
+				       w, h, o->max_width, o->max_height);
+	}
 	exc = AcquireExceptionInfo();
 	img = decode(data, len, &si, r, o, e, exc);
 	if (img == NULL)

@@ -30,6 +30,8 @@ struct image_opts {
 	unsigned quality;       /* 1-100 when the request names none */
 	int allow_upscale;
 	const char *background; /* colour transparency is flattened onto */
+	unsigned max_width;     /* largest output; 0: no limit */
+	unsigned max_height;
 	struct image_limits limits;
 };
 
@@ -72,7 +74,9 @@ void image_output_size(unsigned src_w, unsigned src_h,
 /*
  * Makes the output for r from the original in data and appends the encoded
  * bytes to out.  Returns 0, or -1 with ERR_UNPROCESSABLE (not an allowed or
- * decodable image, over the limits) or ERR_INTERNAL (encoding failed).
+ * decodable image, over the limits), ERR_TOO_LARGE (the output would be
+ * over max_width or max_height, e.g. a wN of a tall original or the
+ * full_size of a big one; checked before decoding) or ERR_INTERNAL.
  */
 int image_make(const unsigned char *data, size_t len,
 	       const struct url_request *r, const struct image_opts *o,

@@ -277,6 +277,8 @@ static int make_output(struct output_worker *w, const void *arg,
 		.quality = (unsigned)w->conf->default_quality,
 		.allow_upscale = w->conf->allow_upscale,
 		.background = w->conf->background,
+		.max_width = (unsigned)w->conf->maximum_width,
+		.max_height = (unsigned)w->conf->maximum_height,
 		.limits = w->limits,
 	};
 	struct buf orig;

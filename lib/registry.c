@@ -39,9 +39,11 @@ struct registry {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	struct registry_lock *held; /* renewed by the renewer thread */
+	int nheld;
 	int stop;
 	pthread_t renewer;
 	int renewer_started;
+	pthread_mutex_t outage_mu; /* guards the two below */
 	int down;        /* Redis was found down and not back since */
 	time_t last_log; /* of the outage */
 };
@@ -64,7 +66,7 @@ static void note_down(struct registry *r, const char *why)
 {
 	time_t now = time(NULL);
 
-	pthread_mutex_lock(&r->mu);
+	pthread_mutex_lock(&r->outage_mu);
 	if (!r->down) {
 		r->down = 1;
 		r->last_log = now;
@@ -75,21 +77,25 @@ static void note_down(struct registry *r, const char *why)
 		r->last_log = now;
 		log_warn("redis %s is still down (%s)", r->conf->redis, why);
 	}
-	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_unlock(&r->outage_mu);
 }
 
 static void note_up(struct registry *r)
 {
-	pthread_mutex_lock(&r->mu);
+	pthread_mutex_lock(&r->outage_mu);
 	if (r->down) {
 		r->down = 0;
 		log_warn("redis %s is back", r->conf->redis);
 	}
-	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_unlock(&r->outage_mu);
 }
 
-static void drop(struct registry_conn *c, const char *why)
+static void drop(struct registry_conn *c, const char *reason)
 {
+	char why[128];
+
+	/* reason may live in the context freed below. */
+	snprintf(why, sizeof(why), "%s", reason);
 	if (c->ctx != NULL) {
 		redisFree(c->ctx);
 		c->ctx = NULL;
@@ -204,15 +210,25 @@ static void key_of(const struct registry *r, char *buf, size_t size,
 	snprintf(buf, size, "%s%s:%s", r->conf->redis_prefix, kind, name);
 }
 
+/* What the renewer copies out of the held list, to renew without the
+ * mutex: registry_lock and registry_unlock never wait for the network. */
+struct renewal {
+	char key[512];
+	char token[33];
+};
+
 static void *renewer_main(void *arg)
 {
 	struct registry *r = arg;
 	struct registry_conn *c = registry_conn_new(r);
 	long period = r->conf->lock_ttl_ms / 3;
+	struct renewal *todo = NULL;
+	int cap = 0;
 
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
 		struct timespec until;
+		int n = 0;
 
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += period / 1000;
@@ -222,17 +238,30 @@ static void *renewer_main(void *arg)
 		pthread_cond_timedwait(&r->cond, &r->mu, &until);
 		if (r->stop)
 			break;
-		/* Renewing under the mutex keeps held locks alive while we use
-		 * them; each command is bounded by the Redis timeout. */
-		for (struct registry_lock *l = r->held; l != NULL; l = l->next) {
+		if (r->nheld > cap) {
+			struct renewal *t = realloc(todo, (size_t)r->nheld * sizeof(*t));
+			if (t != NULL)
+				todo = t, cap = r->nheld;
+		}
+		for (struct registry_lock *l = r->held; l != NULL && n < cap;
+		     l = l->next, n++) {
+			memcpy(todo[n].key, l->key, sizeof(l->key));
+			memcpy(todo[n].token, l->token, sizeof(l->token));
+		}
+		pthread_mutex_unlock(&r->mu);
+		/* A lock released meanwhile is not renewed: the script checks
+		 * its token. */
+		for (int i = 0; i < n && c != NULL; i++) {
 			redisReply *rep = command(c, "EVAL %s 1 %s %s %d", renew_lua,
-						  l->key, l->token,
+						  todo[i].key, todo[i].token,
 						  r->conf->lock_ttl_ms);
 			if (rep != NULL)
 				freeReplyObject(rep);
 		}
+		pthread_mutex_lock(&r->mu);
 	}
 	pthread_mutex_unlock(&r->mu);
+	free(todo);
 	registry_conn_free(c);
 	return NULL;
 }
@@ -248,6 +277,7 @@ struct registry *registry_new(const struct conf *cf, struct err *e)
 	r->conf = cf;
 	r->enabled = cf->redis[0] != '\0';
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->outage_mu, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	if (r->enabled) {
 		if (pthread_create(&r->renewer, NULL, renewer_main, r) != 0) {
@@ -272,6 +302,7 @@ void registry_free(struct registry *r)
 		pthread_join(r->renewer, NULL);
 	}
 	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->outage_mu);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
@@ -343,6 +374,7 @@ enum registry_rc registry_lock(struct registry_conn *c, const char *name,
 	if (r->held != NULL)
 		r->held->prev = l;
 	r->held = l;
+	r->nheld++;
 	pthread_mutex_unlock(&r->mu);
 	*lock = l;
 	return REGISTRY_OK;
@@ -362,6 +394,7 @@ void registry_unlock(struct registry_conn *c, struct registry_lock *l)
 		r->held = l->next;
 	if (l->next != NULL)
 		l->next->prev = l->prev;
+	r->nheld--;
 	pthread_mutex_unlock(&r->mu);
 	rep = command(c, "EVAL %s 1 %s %s", release_lua, l->key, l->token);
 	if (rep != NULL)

@@ -177,6 +177,20 @@ static void test_sizes(void)
 	check_size(small, len, "x400.jpg", &up, 400, 400);
 	check_size(small, len, "x50.gif", &o, 50, 50);
 	free(small);
+
+	/* A tall original: w500 would be 500x5000, over a 2000 maximum. */
+	small = make("gradient:red-blue", 100, 1000, "PNG", NULL, 0, &len);
+	o.max_width = o.max_height = 2000;
+	o.allow_upscale = 1;
+	{
+		struct info in;
+		struct err e = { ERR_NONE, "" };
+		CHECK(run(small, len, "w500.jpg", &o, &in, &e) < 0 &&
+			      e.code == ERR_TOO_LARGE,
+		      "%s %s", err_name(e.code), e.msg);
+	}
+	check_size(small, len, "w200.jpg", &o, 200, 2000);
+	free(small);
 }
 
 static void test_quality_and_strip(void)

@@ -23,36 +23,8 @@ T=$OUT/tmp
 rm -rf "$OUT"
 mkdir -p "$FIX" "$T"
 
-passed=0
-failed=0
-
-pass() {
-	passed=$((passed + 1))
-	echo "ok - $1"
-}
-
-# fail DESC DETAILS
-fail() {
-	failed=$((failed + 1))
-	echo "not ok - $1 ($2)"
-}
-
-# expect DESC GOT WANT: pass if the strings are equal.
-expect() {
-	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi
-}
-
-# expect_re DESC GOT REGEX: pass if GOT matches the extended REGEX.
-expect_re() {
-	if [[ $2 =~ $3 ]]; then pass "$1"; else fail "$1" "got '$2', want /$3/"; fi
-}
-
-finish() {
-	stack_stop
-	echo "e2e: $passed passed, $failed failed"
-	[ "$failed" -eq 0 ] || exit 1
-	exit 0
-}
+. tests/e2e/check.sh
+NAME=e2e
 
 # Bail out (counted as a failure) when the stack cannot start.
 die() {
@@ -61,7 +33,7 @@ die() {
 }
 
 stack_init "$OUT/run" || exit 1
-trap finish EXIT
+trap check_finish EXIT
 trap 'fail "run to the end" "interrupted"; exit 1' INT TERM
 
 # --- HTTP helpers --------------------------------------------------------
