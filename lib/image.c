@@ -293,7 +293,8 @@ int image_make(const unsigned char *data, size_t len,
 
 	if (image_check_original(data, len, &o->limits, &si, e) < 0)
 		return -1;
-	if (o->max_width != 0 || o->max_height != 0) {
+	/* full_size is bounded by the limits on originals instead. */
+	if (r->fit != URL_FIT_FULL && (o->max_width != 0 || o->max_height != 0)) {
 		int swap = si.format == SNIFF_JPEG && si.orientation >= 5;
 		unsigned w, h;
 

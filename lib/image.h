@@ -75,8 +75,8 @@ void image_output_size(unsigned src_w, unsigned src_h,
  * Makes the output for r from the original in data and appends the encoded
  * bytes to out.  Returns 0, or -1 with ERR_UNPROCESSABLE (not an allowed or
  * decodable image, over the limits), ERR_TOO_LARGE (the output would be
- * over max_width or max_height, e.g. a wN of a tall original or the
- * full_size of a big one; checked before decoding) or ERR_INTERNAL.
+ * over max_width or max_height, e.g. an upscaled wN of a tall original;
+ * checked before decoding; full_size is exempt) or ERR_INTERNAL.
  */
 int image_make(const unsigned char *data, size_t len,
 	       const struct url_request *r, const struct image_opts *o,

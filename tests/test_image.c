@@ -190,6 +190,9 @@ static void test_sizes(void)
 		      "%s %s", err_name(e.code), e.msg);
 	}
 	check_size(small, len, "w200.jpg", &o, 200, 2000);
+	check_size(small, len, "full_size.jpg", &o, 100, 1000);
+	o.max_width = o.max_height = 50;
+	check_size(small, len, "full_size.jpg", &o, 100, 1000);
 	free(small);
 }
 

@@ -27,8 +27,11 @@ expect_re() {
 	if [[ $2 =~ $3 ]]; then pass "$1"; else fail "$1" "got '$2', want /$3/"; fi
 }
 
+# The EXIT trap: an explicit exit, since a trap's last status is not the
+# script's.
 check_finish() {
 	stack_stop
 	echo "$NAME: $passed passed, $failed failed"
-	[ "$failed" -eq 0 ]
+	[ "$failed" -eq 0 ] && exit 0
+	exit 1
 }
