@@ -48,6 +48,8 @@ static const struct opt opts[] = {
 	INT64(max_pixels, 1, INT64_C(1) << 40, "50000000", "largest original, in pixels (422 above)"),
 	INT64(max_source_bytes, 1, INT64_C(1) << 40, "52428800", "largest original, in bytes (422 above)"),
 	INT(max_side, 1, 65535, "16384", "widest or highest original, in pixels (422 above)"),
+	INT(max_frames, 1, 100000, "1000", "most frames of an animated original (422 above; the first is used)"),
+	INT(image_timeout, 1, 3600, "20", "longest decode + resize + encode of one output, seconds (422 above)"),
 	STR(redis, "", "Redis HOST:PORT or unix:PATH (empty: no Redis)"),
 	STR(redis_password, "", "Redis password"),
 	INT(redis_db, 0, 1000, "0", "Redis database number"),

@@ -42,6 +42,8 @@ struct conf {
 	int64_t max_pixels;
 	int64_t max_source_bytes;
 	int max_side;
+	int max_frames;
+	int image_timeout;     /* seconds for one decode + resize + encode */
 
 	/* Redis */
 	char redis[256];       /* HOST:PORT or unix:PATH; empty: no Redis */

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <magick/MagickCore.h>
 
@@ -15,6 +16,13 @@ int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
 	SetMagickResourceLimit(ThreadResource, (MagickSizeType)omp_threads);
 	SetMagickResourceLimit(WidthResource, max_side);
 	SetMagickResourceLimit(HeightResource, max_side);
+	/* Pixel caches beyond memory go to a mapped file, then to disk; the
+	 * process as a whole stays below these.  Not TimeResource: in this
+	 * version it counts from process start, which would end a server; a
+	 * per-request deadline (struct deadline below) does that job. */
+	SetMagickResourceLimit(MemoryResource, (MagickSizeType)192 << 20);
+	SetMagickResourceLimit(MapResource, (MagickSizeType)384 << 20);
+	SetMagickResourceLimit(DiskResource, (MagickSizeType)1 << 30);
 	if (GetMagickResourceLimit(ThreadResource) == 0)
 		return err_set(e, ERR_INTERNAL, "MagickCore did not start");
 	return 0;
@@ -66,6 +74,10 @@ int image_check_original(const unsigned char *data, size_t len,
 			       "original is %ux%u, over the limit of %llu pixels",
 			       info->width, info->height,
 			       (unsigned long long)l->max_pixels);
+	if (l->max_frames != 0 && info->frames > l->max_frames)
+		return err_set(e, ERR_UNPROCESSABLE,
+			       "original has %u frames, over the limit of %u",
+			       info->frames, l->max_frames);
 	return 0;
 }
 
@@ -117,6 +129,46 @@ static void needed_size(unsigned src_w, unsigned src_h, unsigned out_w,
 	*h = (unsigned)ceil(src_h * s);
 }
 
+/*
+ * A per-request time limit: MagickCore calls the progress monitor as rows
+ * go by; answering false makes the running step stop early (a decoder may
+ * then return a partial image without an exception, so callers check
+ * expired after each step).
+ */
+struct deadline {
+	double end_ms; /* 0: none */
+	int expired;
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static MagickBooleanType on_progress(const char *tag, const MagickOffsetType at,
+				     const MagickSizeType span, void *arg)
+{
+	struct deadline *d = arg;
+
+	(void)tag, (void)at, (void)span;
+	if (d->end_ms != 0 && now_ms() > d->end_ms)
+		d->expired = 1;
+	return d->expired ? MagickFalse : MagickTrue;
+}
+
+static int expired(const struct deadline *d, const struct image_opts *o,
+		   struct err *e)
+{
+	if (!d->expired)
+		return 0;
+	return err_set(e, ERR_UNPROCESSABLE,
+		       "original took longer than %u ms to process",
+		       o->limits.timeout_ms);
+}
+
 /* True for MagickCore's report of a JPEG or PNG cut short. */
 static int is_truncated(const ExceptionInfo *exc)
 {
@@ -146,12 +198,13 @@ static int replace(Image **img, Image *next)
 
 static Image *decode(const unsigned char *data, size_t len,
 		     const struct sniff_info *si, const struct url_request *r,
-		     const struct image_opts *o, struct err *e,
-		     ExceptionInfo *exc)
+		     const struct image_opts *o, struct deadline *dl,
+		     struct err *e, ExceptionInfo *exc)
 {
 	ImageInfo *info = CloneImageInfo(NULL);
 	Image *img, *rest;
 
+	SetImageInfoProgressMonitor(info, on_progress, dl);
 	/* "JPEG:" names the coder: MagickCore must not guess from the bytes. */
 	snprintf(info->filename, sizeof(info->filename), "%s:",
 		 sniff_coder(si->format));
@@ -174,6 +227,11 @@ static Image *decode(const unsigned char *data, size_t len,
 		}
 	}
 	img = BlobToImage(info, data, len, exc);
+	if (img != NULL && expired(dl, o, e) < 0) {
+		DestroyImageList(img);
+		DestroyImageInfo(info);
+		return NULL;
+	}
 	/* Coders report some problems (a JPEG's warnings) on the image. */
 	if (img != NULL && img->exception.severity > exc->severity)
 		InheritException(exc, &img->exception);
@@ -288,6 +346,7 @@ int image_make(const unsigned char *data, size_t len,
 {
 	ExceptionInfo *exc;
 	struct sniff_info si;
+	struct deadline dl = { 0, 0 };
 	Image *img;
 	int rc = -1;
 
@@ -308,13 +367,20 @@ int image_make(const unsigned char *data, size_t len,
 				       "of %ux%u",
 				       w, h, o->max_width, o->max_height);
 	}
+	if (o->limits.timeout_ms != 0)
+		dl.end_ms = now_ms() + o->limits.timeout_ms;
 	exc = AcquireExceptionInfo();
-	img = decode(data, len, &si, r, o, e, exc);
+	img = decode(data, len, &si, r, o, &dl, e, exc);
 	if (img == NULL)
 		goto out;
-	if (transform(&img, &si, r, o, e, exc) < 0)
+	SetImageProgressMonitor(img, on_progress, &dl);
+	if (transform(&img, &si, r, o, e, exc) < 0 || expired(&dl, o, e) < 0)
 		goto out;
 	rc = encode(img, r, o, out, e, exc);
+	if (rc == 0 && expired(&dl, o, e) < 0) {
+		buf_release(out);
+		rc = -1;
+	}
 out:
 	if (img != NULL)
 		DestroyImageList(img);

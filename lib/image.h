@@ -24,6 +24,8 @@ struct image_limits {
 	uint64_t max_pixels; /* width * height of an original */
 	unsigned max_side;   /* widest or highest original */
 	size_t max_bytes;    /* largest original */
+	unsigned max_frames; /* most frames of an animation */
+	unsigned timeout_ms; /* longest decode + resize + encode; 0: none */
 };
 
 struct image_opts {
@@ -37,8 +39,9 @@ struct image_opts {
 
 /*
  * Starts MagickCore (without its signal handlers) and sets its resource
- * limits: omp_threads OpenMP threads per image, widths and heights up to
- * max_side.  Returns 0, or -1 with a message.
+ * limits below Debian's policy: omp_threads OpenMP threads per image,
+ * widths and heights up to max_side, pixel cache memory, map and disk.
+ * Returns 0, or -1 with a message.
  */
 int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
 		      struct err *e);
@@ -74,7 +77,8 @@ void image_output_size(unsigned src_w, unsigned src_h,
 /*
  * Makes the output for r from the original in data and appends the encoded
  * bytes to out.  Returns 0, or -1 with ERR_UNPROCESSABLE (not an allowed or
- * decodable image, over the limits), ERR_TOO_LARGE (the output would be
+ * decodable image, over the limits, or slower than limits.timeout_ms),
+ * ERR_TOO_LARGE (the output would be
  * over max_width or max_height, e.g. an upscaled wN of a tall original;
  * checked before decoding; full_size is exempt) or ERR_INTERNAL.
  */

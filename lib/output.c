@@ -96,6 +96,8 @@ struct output_worker *output_worker_new(struct output_env *env)
 	w->limits.max_pixels = (uint64_t)c->max_pixels;
 	w->limits.max_side = (unsigned)c->max_side;
 	w->limits.max_bytes = (size_t)c->max_source_bytes;
+	w->limits.max_frames = (unsigned)c->max_frames;
+	w->limits.timeout_ms = (unsigned)c->image_timeout * 1000u;
 	w->source = source_new(&so);
 	w->redis = registry_conn_new(env->registry);
 	if (w->source == NULL || w->redis == NULL) {

@@ -114,6 +114,78 @@ static int sniff_jpeg(const unsigned char *d, size_t len, struct sniff_info *in)
 	return -1;
 }
 
+/* Skips GIF data sub-blocks at *at; 0, or -1 when they run past len. */
+static int gif_skip_blocks(const unsigned char *d, size_t len, size_t *at)
+{
+	while (*at < len) {
+		unsigned n = d[*at];
+		*at += 1 + n;
+		if (n == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Walks a GIF's blocks: counts its frames and takes the largest frame
+ * size, since MagickCore allocates each frame at its own size, whatever
+ * the logical screen says.  A stream cut short ends the walk: the decoder
+ * will report it.
+ */
+static void gif_frames(const unsigned char *d, size_t len, struct sniff_info *in)
+{
+	size_t at = 13;
+
+	in->frames = 0;
+	if (d[10] & 0x80) /* global colour table */
+		at += 3u * (1u << ((d[10] & 7) + 1));
+	while (at < len && in->frames <= SNIFF_MAX_FRAMES) {
+		if (d[at] == 0x3B) { /* trailer */
+			break;
+		} else if (d[at] == 0x21) { /* extension: label, sub-blocks */
+			at += 2;
+			if (gif_skip_blocks(d, len, &at) < 0)
+				break;
+		} else if (d[at] == 0x2C) { /* image descriptor */
+			unsigned w, h, flags;
+			if (at + 10 > len)
+				break;
+			w = le16(d + at + 5), h = le16(d + at + 7);
+			flags = d[at + 9];
+			in->frames++;
+			in->width = w > in->width ? w : in->width;
+			in->height = h > in->height ? h : in->height;
+			at += 10;
+			if (flags & 0x80) /* local colour table */
+				at += 3u * (1u << ((flags & 7) + 1));
+			at++; /* LZW minimum code size */
+			if (gif_skip_blocks(d, len, &at) < 0)
+				break;
+		} else {
+			break;
+		}
+	}
+	if (in->frames == 0)
+		in->frames = 1;
+}
+
+/* Counts the ANMF chunks of an animated WebP. */
+static void webp_frames(const unsigned char *d, size_t len, struct sniff_info *in)
+{
+	size_t at = 12;
+	unsigned n = 0;
+
+	while (at + 8 <= len && n <= SNIFF_MAX_FRAMES) {
+		size_t size = le32(d + at + 4);
+		if (memcmp(d + at, "ANMF", 4) == 0)
+			n++;
+		if (size > len - at - 8)
+			break;
+		at += 8 + size + (size & 1);
+	}
+	in->frames = n ? n : 1;
+}
+
 static int sniff_webp(const unsigned char *d, size_t len, struct sniff_info *in)
 {
 	const unsigned char *c = d + 12;
@@ -152,6 +224,7 @@ int sniff(const unsigned char *d, size_t len, struct sniff_info *in,
 
 	memset(in, 0, sizeof(*in));
 	in->orientation = 1;
+	in->frames = 1;
 	if (len >= 4 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) {
 		in->format = SNIFF_JPEG;
 		rc = sniff_jpeg(d, len, in);
@@ -167,11 +240,15 @@ int sniff(const unsigned char *d, size_t len, struct sniff_info *in,
 		in->format = SNIFF_GIF;
 		in->width = le16(d + 6);
 		in->height = le16(d + 8);
+		if (len >= 13)
+			gif_frames(d, len, in);
 		rc = 0;
 	} else if (len >= 12 && memcmp(d, "RIFF", 4) == 0 &&
 		   memcmp(d + 8, "WEBP", 4) == 0) {
 		in->format = SNIFF_WEBP;
 		rc = sniff_webp(d, len, in);
+		if (rc == 0)
+			webp_frames(d, len, in);
 	} else {
 		return err_set(e, ERR_UNPROCESSABLE,
 			       "original is not an allowed image "

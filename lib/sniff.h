@@ -18,9 +18,14 @@ enum sniff_format { SNIFF_UNKNOWN, SNIFF_JPEG, SNIFF_PNG, SNIFF_GIF, SNIFF_WEBP 
 
 struct sniff_info {
 	enum sniff_format format;
-	unsigned width, height; /* as stored, before EXIF orientation */
+	unsigned width, height; /* as stored, before EXIF orientation; for a
+				 * GIF the largest of its screen and frames */
 	int orientation;        /* EXIF 1-8; 1 when absent */
+	unsigned frames;        /* 1, or the frames of an animated GIF/WebP
+				 * (counted up to SNIFF_MAX_FRAMES + 1) */
 };
+
+#define SNIFF_MAX_FRAMES 100000
 
 /*
  * Identifies data and reads its dimensions into *info.  Returns 0, or -1

@@ -306,6 +306,54 @@ static void test_refusals(void)
 	refuses(jpg, len, "w10.jpg", &o, "over max_bytes");
 	free(jpg);
 
+	/* Over the time limit: stopped, refused, nothing returned. */
+	{
+		unsigned char *big = make("plasma:fractal", 3000, 2000, "PNG", NULL, 0, &len);
+		struct info in;
+		struct err e = { ERR_NONE, "" };
+		o = opts();
+		o.limits.timeout_ms = 1;
+		CHECK(run(big, len, "full_size.png", &o, &in, &e) < 0 &&
+			      e.code == ERR_UNPROCESSABLE && strstr(e.msg, "longer"),
+		      "%s %s", err_name(e.code), e.msg);
+		o.limits.timeout_ms = 60000;
+		CHECK(run(big, len, "w100.png", &o, &in, &e) == 0, "%s", e.msg);
+		free(big);
+	}
+
+	/* An animation over max_frames. */
+	{
+		ImageInfo *info = CloneImageInfo(NULL);
+		ExceptionInfo *exc = AcquireExceptionInfo();
+		Image *list = NULL;
+		unsigned char *blob;
+		struct info in;
+		struct err e = { ERR_NONE, "" };
+
+		CloneString(&info->size, "20x20");
+		for (int i = 0; i < 3; i++) {
+			snprintf(info->filename, sizeof(info->filename), "xc:%s",
+				 i ? "blue" : "red");
+			AppendImageToList(&list, ReadImage(info, exc));
+		}
+		snprintf(info->filename, sizeof(info->filename), "GIF:");
+		info->adjoin = MagickTrue;
+		blob = ImagesToBlob(info, list, &len, exc);
+		o = opts();
+		o.limits.max_frames = 2;
+		CHECK(run(blob, len, "w10.png", &o, &in, &e) < 0 &&
+			      e.code == ERR_UNPROCESSABLE && strstr(e.msg, "frames"),
+		      "%s %s", err_name(e.code), e.msg);
+		o.limits.max_frames = 3;
+		CHECK(run(blob, len, "w10.png", &o, &in, &e) == 0, "%s", e.msg);
+		CHECK(in.corner.red == QuantumRange && in.corner.blue == 0,
+		      "first frame used");
+		RelinquishMagickMemory(blob);
+		DestroyImageList(list);
+		DestroyImageInfo(info);
+		DestroyExceptionInfo(exc);
+	}
+
 	/* A PNG header claiming 30000x30000: refused before decoding. */
 	bomb = make("xc:white", 10, 10, "PNG", NULL, 0, &len);
 	bomb[16] = 0, bomb[17] = 0, bomb[18] = 0x75, bomb[19] = 0x30;

@@ -52,6 +52,26 @@ int main(void)
 	static const unsigned char jpg_bad_len[] = { 0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF, 0 };
 	unsigned char exif_bad[sizeof(jpg)];
 
+	{
+		/* A 10x10 screen whose frames claim 30000x30000; three frames. */
+		static const unsigned char frame[] = {
+			0x2C, 0, 0, 0, 0, 0x30, 0x75, 0x30, 0x75, 0, 2, 1, 0x00, 0
+		};
+		unsigned char g[13 + 3 * sizeof(frame) + 1] = {
+			'G', 'I', 'F', '8', '9', 'a', 10, 0, 10, 0, 0, 0, 0
+		};
+		struct sniff_info in;
+		for (int i = 0; i < 3; i++)
+			memcpy(g + 13 + i * sizeof(frame), frame, sizeof(frame));
+		g[sizeof(g) - 1] = 0x3B;
+		CHECK(sniff(g, sizeof(g), &in, NULL) == 0);
+		CHECK(in.width == 30000 && in.height == 30000, "%ux%u", in.width,
+		      in.height);
+		CHECK_INT(in.frames, 3);
+		/* Cut short in the middle of the second frame: still sniffed. */
+		CHECK(sniff(g, 13 + sizeof(frame) + 11, &in, NULL) == 0);
+		CHECK_INT(in.frames, 2);
+	}
 	sniffs(png, sizeof(png), SNIFF_PNG, 30000, 300, 1, "png");
 	sniffs(gif, sizeof(gif), SNIFF_GIF, 300, 100, 1, "gif");
 	sniffs(jpg, sizeof(jpg), SNIFF_JPEG, 65000, 65000, 8, "jpeg");
