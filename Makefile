@@ -29,7 +29,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fcgi/*.c))
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all test unit e2e run deps clean
+.PHONY: all test unit e2e run deps clean soak
 all: bin/image-server
 
 # Everything is rebuilt when the flags change (say, SANITIZER=address
@@ -78,7 +78,11 @@ test: all unit e2e
 run: deps all
 	@bash deploy/run.sh $(ARGS)
 
+# A bounded soak through nginx (not in `make test`): SOAK_SECONDS, SOAK_CONNS.
+soak: deps all
+	@bash tests/bench/soak.sh $(or $(SOAK_SECONDS),120) $(or $(SOAK_CONNS),64)
+
 clean:
-	rm -rf $(BUILD) bin
+	rm -rf $(BUILD) bin build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(FCGI_OBJ:.o=.d)
