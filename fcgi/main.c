@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -195,6 +196,10 @@ int main(int argc, char **argv)
 				  strerror(errno));
 			return 2;
 		}
+		/* A unix socket: the web server's user, in our group, must be
+		 * able to connect (as spawn-fcgi -M 0660 does). */
+		if (conf.socket[0] == '/' && chmod(conf.socket, 0660) < 0)
+			log_warn("chmod %s: %s", conf.socket, strerror(errno));
 	}
 
 	/* After FCGX_Init: our handlers replace libfcgi's. */

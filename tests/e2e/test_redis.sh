@@ -153,3 +153,21 @@ types=$(rcli --scan --pattern "${PREFIX}outputs:*" | while read -r k; do rcli ty
 expect "keys: outputs:* are sets" "$types" set
 ttls=$(rcli --scan --pattern "${PREFIX}outputs:*" | while read -r k; do rcli ttl "$k"; done | sort -u)
 expect "keys: outputs:* never expire" "$ttls" -1
+
+# --- SIGTERM: the request in flight finishes, then a clean exit ----------
+curl -s --max-time 30 -o "$OUT/term.png" -w '%{http_code}' \
+	"http://127.0.0.1:$PA/e2e/img/3/full_size.png" >"$OUT/term.code" &
+term_curl=$!
+sleep 0.3
+start=$(date +%s.%N)
+kill -TERM "$PID_A"
+wait "$PID_A"
+status=$?
+took=$(echo "$(date +%s.%N) - $start" | bc)
+wait "$term_curl"
+expect "SIGTERM: the request in flight is answered 200" "$(cat "$OUT/term.code")" 200
+expect "SIGTERM: its image is complete (3000 wide)" \
+	"$(identify -format '%w' "$OUT/term.png" 2>/dev/null)" 3000
+expect "SIGTERM: exit status 0" "$status" 0
+expect_re "SIGTERM: exited within 10 s (${took}s)" "$took" '^[0-9]?\.|^[0-9]\.'
+expect "SIGTERM: logged its stop" "$(grep -c 'image-server stopped' "$STACK_DIR/a.log")" 1
