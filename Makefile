@@ -3,6 +3,8 @@
 #   make                  build bin/image-server
 #   make test             unit tests, then end-to-end tests with real servers
 #   make run              install what is missing, build, serve on :7000
+#   make fuzz             libFuzzer on the URL parser and the sniffer
+#   make soak             two minutes of mixed load through nginx
 #   make SANITIZER=address|undefined|thread ...
 
 PREFIX  ?= /usr/local
@@ -77,6 +79,13 @@ test: all unit e2e
 
 run: deps all
 	@bash deploy/run.sh $(ARGS)
+
+# Fuzzing: libFuzzer (clang) on url_parse() and sniff(), built into
+# build-fuzz/; `make fuzz FUZZ_SECONDS=300` for a long run.
+FUZZ_SECONDS ?= 30
+.PHONY: fuzz
+fuzz:
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # A bounded soak through nginx (not in `make test`): SOAK_SECONDS, SOAK_CONNS.
 soak: deps all

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config ca-certificates curl
 libfcgi-dev libmagickcore-6.q16-dev libcurl4-openssl-dev libhiredis-dev
 imagemagick libimage-exiftool-perl
-nginx-light redis-server redis-tools spawn-fcgi wrk bc"
+nginx-light redis-server redis-tools spawn-fcgi wrk bc clang"
 
 missing=""
 for p in $PKGS; do

@@ -63,7 +63,7 @@ static int exif_orientation(const unsigned char *t, size_t len)
 	for (size_t i = 0; i < n; i++) {
 		size_t at = ifd + 2 + i * 12;
 		unsigned v;
-		if (at > len - 12)
+		if (len < 12 || at > len - 12) /* len - 12 must not wrap */
 			break;
 		if (u16(t + at) != 0x0112)
 			continue;

@@ -6,9 +6,10 @@
  *   spec: wN | xN | WxH | full_size, then optionally -qN (quality 1-100)
  *   N, W, H: 1-99999 written without leading zeros
  *
- * Only the canonical spelling of a spec is accepted (no "w0500"), because
- * the URL path is the store path: two spellings would be two files.  No
- * I/O here.  Thread-safety: pure functions.
+ * Numbers have one spelling only (no "w0500"): the URL path is the store
+ * path, and needless spellings would be needless files.  The grammar does
+ * keep two forms that each are their own URL and file: "x5" and "5x5",
+ * ".jpg" and ".jpeg".  No I/O here.  Thread-safety: pure functions.
  */
 #ifndef IMGSRV_URL_H
 #define IMGSRV_URL_H

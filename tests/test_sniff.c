@@ -1,4 +1,6 @@
 /* test_sniff.c - magic bytes and header dimensions of hostile inputs. */
+#include <stdlib.h>
+
 #include "sniff.h"
 #include "test.h"
 
@@ -94,6 +96,19 @@ int main(void)
 	refuses(jpg_no_sof, sizeof(jpg_no_sof), "jpeg scan before frame");
 	refuses(jpg_bad_len, sizeof(jpg_bad_len), "jpeg segment past the end");
 	refuses(webp_lossy, 20, "short webp");
+	/* An EXIF block of 8 bytes whose IFD is read past its end (found by
+	 * fuzz_sniff): refused or read, never overread. */
+	{
+		static const unsigned char short_exif[] = {
+			0xff, 0xd8, 0xff, 0xe1, 0x00, 0x11, 0x45, 0x78, 0x69, 0x66, 0x00,
+			0x00, 0x4d, 0x4d, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x00
+		};
+		unsigned char *copy = malloc(sizeof(short_exif));
+		struct sniff_info in;
+		memcpy(copy, short_exif, sizeof(short_exif));
+		CHECK(sniff(copy, sizeof(short_exif), &in, NULL) < 0);
+		free(copy);
+	}
 	/* Every prefix of a valid header is refused or read, never overread
 	 * (run under ASan to see the difference). */
 	for (size_t n = 0; n < sizeof(jpg); n++) {
