@@ -204,6 +204,15 @@ static redisReply *command(struct registry_conn *c, const char *fmt, ...)
 	return rep;
 }
 
+/* For commands whose reply says nothing more than that Redis answered. */
+static enum registry_rc answered(redisReply *rep)
+{
+	if (rep == NULL)
+		return REGISTRY_DOWN;
+	freeReplyObject(rep);
+	return REGISTRY_OK;
+}
+
 static void key_of(const struct registry *r, char *buf, size_t size,
 		   const char *kind, const char *name)
 {
@@ -251,13 +260,10 @@ static void *renewer_main(void *arg)
 		pthread_mutex_unlock(&r->mu);
 		/* A lock released meanwhile is not renewed: the script checks
 		 * its token. */
-		for (int i = 0; i < n && c != NULL; i++) {
-			redisReply *rep = command(c, "EVAL %s 1 %s %s %d", renew_lua,
-						  todo[i].key, todo[i].token,
-						  r->conf->lock_ttl_ms);
-			if (rep != NULL)
-				freeReplyObject(rep);
-		}
+		for (int i = 0; i < n && c != NULL; i++)
+			(void)answered(command(c, "EVAL %s 1 %s %s %d", renew_lua,
+					       todo[i].key, todo[i].token,
+					       r->conf->lock_ttl_ms));
 		pthread_mutex_lock(&r->mu);
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -383,7 +389,6 @@ enum registry_rc registry_lock(struct registry_conn *c, const char *name,
 void registry_unlock(struct registry_conn *c, struct registry_lock *l)
 {
 	struct registry *r = c->reg;
-	redisReply *rep;
 
 	if (l == NULL)
 		return;
@@ -396,9 +401,8 @@ void registry_unlock(struct registry_conn *c, struct registry_lock *l)
 		l->next->prev = l->prev;
 	r->nheld--;
 	pthread_mutex_unlock(&r->mu);
-	rep = command(c, "EVAL %s 1 %s %s", release_lua, l->key, l->token);
-	if (rep != NULL)
-		freeReplyObject(rep);
+	(void)answered(command(c, "EVAL %s 1 %s %s", release_lua, l->key,
+			       l->token));
 	free(l);
 }
 
@@ -421,14 +425,9 @@ static enum registry_rc set_cmd(struct registry_conn *c, const char *cmd,
 				const char *image, const char *file)
 {
 	char key[512];
-	redisReply *rep;
 
 	key_of(c->reg, key, sizeof(key), "outputs", image);
-	rep = command(c, "%s %s %s", cmd, key, file);
-	if (rep == NULL)
-		return REGISTRY_DOWN;
-	freeReplyObject(rep);
-	return REGISTRY_OK;
+	return answered(command(c, "%s %s %s", cmd, key, file));
 }
 
 enum registry_rc registry_add(struct registry_conn *c, const char *image,
@@ -447,15 +446,10 @@ enum registry_rc registry_set_error(struct registry_conn *c, const char *name,
 				    const struct err *failure)
 {
 	char key[512], val[300];
-	redisReply *rep;
 
 	key_of(c->reg, key, sizeof(key), "error", name);
 	snprintf(val, sizeof(val), "%d %s", (int)failure->code, failure->msg);
-	rep = command(c, "SET %s %s EX %d", key, val, ERROR_TTL_S);
-	if (rep == NULL)
-		return REGISTRY_DOWN;
-	freeReplyObject(rep);
-	return REGISTRY_OK;
+	return answered(command(c, "SET %s %s EX %d", key, val, ERROR_TTL_S));
 }
 
 enum registry_rc registry_get_error(struct registry_conn *c, const char *name,
