@@ -1,0 +1,54 @@
+-- image-server behind lighttpd: the store lookup, run by mod_magnet for
+-- every request (magnet.attract-physical-path-to in image-server.conf).
+--
+-- Store layout: /{m}/{f}/{id}/{file} is stored at
+--   STORE/{m}/{f}/{s1}/{s2}/{id}/{file}
+-- where, with the id left-padded with "_" to 4 characters, s1 is its last two
+-- characters and s2 the two before them (3589782 -> 82/97, 123 -> 23/_1,
+-- 42 -> 42/__, 7 -> _7/__). STORE is the document root.
+--
+-- A GET or HEAD of an image URL whose file is in the store: lighttpd serves
+-- that file, with the Cache-Control header the responder gives what it
+-- makes. Everything else (a miss, any other URL, any other method) is
+-- restarted as /.image-server/, which fastcgi.server hands to the
+-- responder. lighttpd still sends the client's own request target, as it
+-- was sent, as REQUEST_URI, and that is what the responder parses.
+--
+-- Only names like "w500.jpg" (lower-case name, dot, extension) are looked
+-- up: the original ("original", no extension) and temporary files (".name")
+-- never match, so they are never served. Nothing else is ever served from
+-- the disk, not even a store path asked for as such.
+
+local r = lighty.r
+local attr = r.req_attr
+local path = attr["uri.path"] -- decoded and normalised by lighttpd
+
+-- Already sent to the responder (below): leave it to mod_fastcgi.
+if path:sub(1, 15) == "/.image-server/" then
+	return 0
+end
+
+local m, f, id, file = path:match(
+	"^/([a-z0-9_]+)/([a-z0-9_]+)/([0-9A-Za-z_%-]+)/([a-z0-9_%-]+%.[a-z0-9]+)$")
+local method = attr["request.method"]
+if m and #m <= 32 and #f <= 32 and #id <= 64 and
+	(method == "GET" or method == "HEAD") then
+	local p = ("____" .. id):sub(-4)
+	local full = attr["physical.doc-root"] .. "/" .. m .. "/" .. f .. "/" ..
+		p:sub(3, 4) .. "/" .. p:sub(1, 2) .. "/" .. id .. "/" .. file
+	local st = lighty.c.stat(full)
+	if st and st.is_file then
+		-- A hit. An output never changes once made (a new image gets
+		-- a new id).
+		attr["physical.path"] = full
+		r.resp_header["Cache-Control"] = "public, max-age=31536000, immutable"
+		return 0
+	end
+end
+
+-- A miss, or not an image URL: the responder makes the output, or answers
+-- 400 with the reason (or handles what a later version adds, such as
+-- POST /{model}/{field}/{id}).
+attr["request.uri"] = "/.image-server/"
+attr["physical.path"] = nil -- (or lighttpd does not restart)
+return lighty.RESTART_REQUEST

@@ -1,0 +1,233 @@
+#!/bin/bash
+# tests/e2e/test_webservers.sh: the Apache httpd and lighttpd configs of
+# deploy/ (apache/image-server.conf; lighttpd/image-server.conf with its Lua
+# script), each in front of its own responder (file:// source, no Redis),
+# started with deploy/stack.sh and deploy/stack-web.sh on free loopback
+# ports. For each: a miss made by the responder, the second request served
+# from the store, the store path of ids of 1, 2, 3 and 7 characters, the
+# responder's 400 and 404 (with their no-store) passed through, the client's
+# own URL reaching the responder, and the original and temporary files never
+# served. Prints "ok - ..." / "not ok - ..." per check and, last,
+# "webservers: N passed, M failed"; exits 1 if any check failed. Work files:
+# tests/out/webservers/ (or $WEBSERVERS_OUT).
+set -u
+
+cd "$(dirname "$0")/../.." || exit 1
+. deploy/stack.sh
+. deploy/stack-web.sh
+
+OUT=${WEBSERVERS_OUT:-$PWD/tests/out/webservers}
+FIX=$OUT/fixtures
+T=$OUT/tmp
+rm -rf "$OUT"
+mkdir -p "$FIX/ws/img" "$T"
+
+. tests/e2e/check.sh
+NAME=webservers
+
+die() {
+	fail "$1" "${2:-see $OUT/run}"
+	exit 1
+}
+
+stack_init "$OUT/run" || exit 1
+trap check_finish EXIT
+trap 'fail "run to the end" "interrupted"; exit 1' INT TERM
+RUN=$STACK_DIR
+
+# get PORT PATH [CURL_ARGS...]: sets $code; body in $T/body, headers in
+# $T/headers.
+get() {
+	local port=$1 path=$2
+	shift 2
+	code=$(curl -s --path-as-is --max-time 10 -o "$T/body" -D "$T/headers" \
+		-w '%{http_code}' "$@" "http://127.0.0.1:$port$path")
+}
+
+# header NAME: the value of header NAME in the last response ("" if none).
+header() {
+	grep -i "^$1:" "$T/headers" | head -n 1 | cut -d: -f2- | sed 's/^ *//; s/\r$//'
+}
+
+# headers NAME: how many NAME headers the last response had.
+headers() {
+	grep -c -i "^$1:" "$T/headers"
+}
+
+# shard ID: the store's shard directories for ID, "s1/s2".
+shard() {
+	local p=$1
+	while [ ${#p} -lt 4 ]; do p=_$p; done
+	echo "${p: -2}/${p: -4:2}"
+}
+
+IMMUTABLE="public, max-age=31536000, immutable"
+
+# made DESC PORT PATH: a 200 made by the responder (X-Image-Server: made,
+# Content-Length, Cache-Control); body left in $T/made.
+made() {
+	local desc=$1 port=$2 path=$3 size
+	get "$port" "$path"
+	cp "$T/body" "$T/made"
+	if [ "$code" != 200 ]; then
+		fail "$desc: 200 from the responder" "GET $path: $code $(head -c 200 "$T/body")"
+		return 1
+	fi
+	size=$(stat -c %s "$T/body")
+	if [ "$(header X-Image-Server)" = made ] &&
+		[ "$(header Content-Length)" = "$size" ] &&
+		[ "$(header Cache-Control)" = "$IMMUTABLE" ] && [ "$(headers Cache-Control)" = 1 ]; then
+		pass "$desc: 200 made by the responder"
+	else
+		fail "$desc: 200 made by the responder" "GET $path: X-Image-Server '$(header X-Image-Server)', Content-Length '$(header Content-Length)' for $size bytes, $(headers Cache-Control) Cache-Control '$(header Cache-Control)'"
+		return 1
+	fi
+}
+
+# static DESC PORT PATH FILE: a 200 served by the web server from the store
+# (no X-Image-Server), with the bytes of FILE and the Cache-Control of hits.
+static() {
+	local desc=$1 port=$2 path=$3 file=$4
+	get "$port" "$path"
+	if [ "$code" != 200 ] || [ -n "$(header X-Image-Server)" ]; then
+		fail "$desc: served from the store" "GET $path: $code, X-Image-Server '$(header X-Image-Server)'"
+	elif ! cmp -s "$T/body" "$file"; then
+		fail "$desc: served from the store" "GET $path: not the bytes of $file"
+	elif [ "$(header Cache-Control)" != "$IMMUTABLE" ] || [ "$(headers Cache-Control)" != 1 ]; then
+		fail "$desc: served from the store" "GET $path: $(headers Cache-Control) Cache-Control, '$(header Cache-Control)'"
+	elif [ "$(header Content-Type)" != image/jpeg ]; then
+		fail "$desc: served from the store" "GET $path: Content-Type '$(header Content-Type)'"
+	else
+		pass "$desc: served from the store, same bytes, Cache-Control"
+	fi
+}
+
+# refused DESC PORT PATH WANT REGEX [CURL_ARGS...]: the responder's answer
+# WANT passed through: one line of text matching REGEX, Cache-Control:
+# no-store only.
+refused() {
+	local desc=$1 port=$2 path=$3 want=$4 re=$5 body
+	shift 5
+	get "$port" "$path" "$@"
+	body=$(head -c 300 "$T/body")
+	if [ "$code" != "$want" ]; then
+		fail "$desc: $want" "GET $path: $code $(tr '\n' ' ' <<<"$body")"
+	elif [ "$(wc -l <"$T/body")" != 1 ] || ! [[ $body =~ $re ]]; then
+		fail "$desc: $want" "body is not the responder's one line /$re/: $(tr '\n' '|' <<<"$body")"
+	elif [ "$(header Cache-Control)" != no-store ] || [ "$(headers Cache-Control)" != 1 ]; then
+		fail "$desc: $want" "$(headers Cache-Control) Cache-Control, '$(header Cache-Control)', want no-store"
+	else
+		pass "$desc: $want with the responder's reason"
+	fi
+}
+
+# not_served DESC PORT PATH FILE: anything but a 200 with FILE's bytes.
+not_served() {
+	local desc=$1 port=$2 path=$3 file=$4
+	get "$port" "$path"
+	if [ "$code" = 200 ] || cmp -s "$T/body" "$file"; then
+		fail "$desc" "GET $path: $code, $(stat -c %s "$T/body") bytes"
+	else
+		pass "$desc ($code)"
+	fi
+}
+
+# --- fixtures and servers --------------------------------------------------
+
+# Two small JPEGs (different sizes and aspect ratios), as the originals of
+# ids of 1, 2, 3 and 7 characters and of "big".
+convert -size 640x480 gradient:'#1e90ff-#ff8c00' -fill '#228b22' \
+	-draw 'rectangle 60,60 300,240' -quality 90 "jpg:$FIX/ws/img/big.jpg" ||
+	die "fixtures made" "convert failed"
+convert -size 300x400 plasma:fractal -seed 7 -quality 90 "jpg:$FIX/ws/img/7.jpg" ||
+	die "fixtures made" "convert failed"
+for id in 42 123 3589782; do cp "$FIX/ws/img/7.jpg" "$FIX/ws/img/$id.jpg"; done
+
+port=$((25000 + ($$ % 400) * 10))
+for v in PAP PLI; do
+	port=$(stack_free_port "$port")
+	printf -v "$v" %s "$port"
+	port=$((port + 1))
+done
+
+src="file://$FIX/{model}/{field}/{id}.jpg"
+stack_responder ap -threads 2 -log_level info -store "$OUT/store-ap" -source "$src" ||
+	die "responder for apache started"
+stack_apache ap "$PAP" "$OUT/store-ap" "$RUN/ap.sock" || die "apache started"
+stack_responder li -threads 2 -log_level info -store "$OUT/store-li" -source "$src" ||
+	die "responder for lighttpd started"
+stack_lighttpd li "$PLI" "$OUT/store-li" "$RUN/li.sock" || die "lighttpd started"
+pass "stack started (apache :$PAP, lighttpd :$PLI)"
+
+# --- the same checks through each server -----------------------------------
+
+# server NAME WHAT PORT: NAME is the responder's name (its log and store).
+server() {
+	local n=$1 what=$2 port=$3 store=$OUT/store-$1 log=$RUN/$1.log id f
+	local big=$store/ws/img/ig/_b/big
+
+	made "$what: miss" "$port" /ws/img/big/w200.jpg &&
+		expect "$what: the made image is 200x150 JPEG" \
+			"$(identify -format '%w %h %m' "$T/made" 2>/dev/null)" "200 150 JPEG"
+	cp "$T/made" "$T/$n-w200.jpg"
+	static "$what: second request" "$port" /ws/img/big/w200.jpg "$T/$n-w200.jpg"
+	static "$what: hit with a query string" "$port" '/ws/img/big/w200.jpg?v=2' "$T/$n-w200.jpg"
+	get "$port" /ws/img/big/w200.jpg -I
+	expect "$what: HEAD of a hit" "$code $(header Content-Length) $(header X-Image-Server)" \
+		"200 $(stat -c %s "$T/$n-w200.jpg") "
+	expect "$what: the responder was asked once" \
+		"$(grep -c -F 'GET /ws/img/big/w200.jpg ' "$log")" 1
+
+	# The responder must get the client's URL, not the rewritten one: it
+	# logs the path it parsed.
+	made "$what: miss with a query string" "$port" '/ws/img/big/x64.jpg?v=1' &&
+		expect "$what: the responder got the URL as sent" \
+			"$(grep -c -F 'GET /ws/img/big/x64.jpg 200 ' "$log")" 1
+
+	for id in 7 42 123 3589782; do
+		made "$what: id $id (${#id} characters)" "$port" "/ws/img/$id/w120.jpg" || continue
+		expect "$what: id $id is 120x160" \
+			"$(identify -format '%w %h' "$T/made" 2>/dev/null)" "120 160"
+		cp "$T/made" "$T/$n-$id.jpg"
+		f=$store/ws/img/$(shard "$id")/$id/w120.jpg
+		if cmp -s "$f" "$T/$n-$id.jpg"; then
+			pass "$what: id $id stored at $(shard "$id")/$id/w120.jpg"
+		else
+			fail "$what: id $id stored at $(shard "$id")/$id/w120.jpg" "no $f"
+		fi
+		static "$what: id $id second request" "$port" "/ws/img/$id/w120.jpg" "$T/$n-$id.jpg"
+	done
+
+	refused "$what: malformed spec" "$port" /ws/img/big/wabc.jpg 400 '^bad size'
+	refused "$what: too many segments" "$port" /ws/img/big/x/w200.jpg 400 'segments'
+	refused "$what: root" "$port" / 400 '^bad model'
+	# (the web server resolves "..", the responder must see it as sent)
+	refused "$what: a miss with .. reaches the responder as sent" "$port" \
+		/ws/img/big/../big/w90.jpg 400 'segments'
+	refused "$what: a miss with %XX reaches the responder as sent" "$port" \
+		/ws/img/%62ig/w90.jpg 400 'percent'
+	refused "$what: original missing at the source" "$port" /ws/img/nosuch/w100.jpg 404 'not found'
+	refused "$what: POST of an existing output" "$port" /ws/img/big/w200.jpg 405 \
+		'method POST' -X POST -d x=1
+
+	# The original and temporary files are never served, even when present.
+	[ -f "$big/original" ] || cp "$FIX/ws/img/big.jpg" "$big/original"
+	not_served "$what: .../original not served" "$port" /ws/img/big/original "$big/original"
+	not_served "$what: original by its store path not served" "$port" \
+		/ws/img/ig/_b/big/original "$big/original"
+	cp "$T/$n-w200.jpg" "$big/.tmp-w200.jpg"
+	not_served "$what: temp file not served" "$port" /ws/img/big/.tmp-w200.jpg "$T/$n-w200.jpg"
+	not_served "$what: temp file by its store path not served" "$port" \
+		/ws/img/ig/_b/big/.tmp-w200.jpg "$T/$n-w200.jpg"
+	get "$port" /ws/img/ig/_b/big/
+	expect_re "$what: no directory listing" "$code" '^4'
+	rm -f "$big/.tmp-w200.jpg"
+	expect "$what: no temp files left in the store" "$(find "$store" -name '.*')" ""
+}
+
+start=$SECONDS
+server ap apache "$PAP"
+server li lighttpd "$PLI"
+
+if stack_alive; then pass "every server still running"; else fail "every server still running" "see $RUN"; fi
+expect_re "checks took under 30 s" "$((SECONDS - start))" '^([0-9]|[12][0-9])$'
