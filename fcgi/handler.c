@@ -9,7 +9,9 @@
 #include "buf.h"
 #include "err.h"
 #include "log.h"
+#include "stats.h"
 #include "status.h"
+#include "version.h"
 
 /* Outputs never change once made: let every cache keep them for a year. */
 #define CACHE_FOREVER "public, max-age=31536000, immutable"
@@ -74,16 +76,20 @@ static void put_headers(FCGX_Request *req, const char *fmt, ...)
 			    req->out);
 }
 
-static void respond_error(struct handler *h, FCGX_Request *req,
+static void respond_error(const struct conf *c, FCGX_Request *req,
 			  const struct err *e, int head)
 {
 	struct http_status st = status_for(e->code);
 	const char *msg = e->msg;
 
-	/* In production a bug's details go to the log, not to strangers. */
-	if (e->code == ERR_INTERNAL &&
-	    strcmp(h->server->conf->env, "production") == 0)
-		msg = "internal error";
+	/* In production the details of our own failures (paths, errno) go to
+	 * the log, not to strangers. */
+	if (strcmp(c->env, "production") == 0) {
+		if (e->code == ERR_INTERNAL)
+			msg = "internal error";
+		else if (e->code == ERR_STORAGE_FULL)
+			msg = "the store is full";
+	}
 	put_headers(req,
 		    "Status: %d %s\r\n"
 		    "Content-Type: text/plain; charset=utf-8\r\n"
@@ -114,24 +120,146 @@ static void respond_image(FCGX_Request *req, const struct url_request *r,
 }
 
 /* Checks what the configuration allows of a parsed request. */
-static int check_allowed(const struct server *s, const struct url_request *r,
-			 struct err *e)
+static int check_allowed(const struct server *s, const struct conf *c,
+			 const struct url_request *r, struct err *e)
 {
-	if (!s->format_enabled[r->format])
+	unsigned enabled = 0;
+
+	(void)conf_format_mask(c->formats, &enabled, NULL);
+	if (!(enabled & s->formats_available & (1u << r->format)))
 		return err_set(e, ERR_FORMAT, "output format '%s' is not enabled",
 			       url_format_ext(r->format));
-	if ((int)r->width > s->conf->maximum_width)
+	if ((int)r->width > c->maximum_width)
 		return err_set(e, ERR_TOO_LARGE, "width %u is over the maximum of %d",
-			       r->width, s->conf->maximum_width);
-	if ((int)r->height > s->conf->maximum_height)
+			       r->width, c->maximum_width);
+	if ((int)r->height > c->maximum_height)
 		return err_set(e, ERR_TOO_LARGE,
 			       "height %u is over the maximum of %d", r->height,
-			       s->conf->maximum_height);
+			       c->maximum_height);
 	return 0;
+}
+
+/* The figures the status page and /metrics show, read once. */
+struct figures {
+	double uptime;
+	long processing, downloading;
+	long counters[STAT_COUNTERS];
+	const char *redis;
+};
+
+static const char *const counter_names[STAT_COUNTERS] = {
+	[STAT_REQUESTS] = "requests",
+	[STAT_MADE] = "made",
+	[STAT_FROM_STORE] = "from_store",
+	[STAT_WAITED] = "waited",
+	[STAT_REFUSED] = "refused",
+	[STAT_FAILED] = "failed",
+	[STAT_DOWNLOADED] = "originals_downloaded",
+	[STAT_UNAVAILABLE] = "originals_unavailable",
+};
+
+static void read_figures(const struct server *s, struct figures *f)
+{
+	f->uptime = stats_uptime();
+	f->processing = stats_gauge_get(GAUGE_PROCESSING);
+	f->downloading = stats_gauge_get(GAUGE_DOWNLOADING);
+	for (int i = 0; i < STAT_COUNTERS; i++)
+		f->counters[i] = stats_get((enum stats_counter)i);
+	f->redis = output_env_redis_state(s->env);
+}
+
+static void respond_text(FCGX_Request *req, const char *type,
+			 const struct buf *b, int head)
+{
+	put_headers(req,
+		    "Status: 200 OK\r\n"
+		    "Content-Type: %s\r\n"
+		    "Content-Length: %zu\r\n"
+		    "Cache-Control: no-store\r\n\r\n",
+		    type, b->len);
+	if (!head)
+		FCGX_PutStr((const char *)b->data, (int)b->len, req->out);
+}
+
+/* Appends printf-formatted text to b (the pages are small). */
+static void bprintf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void bprintf(struct buf *b, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		(void)buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n
+								   : sizeof(line) - 1);
+}
+
+static void status_page(const struct server *s, FCGX_Request *req, int head)
+{
+	const char *query = param(req, "QUERY_STRING");
+	struct figures f;
+	struct buf b;
+
+	read_figures(s, &f);
+	buf_init(&b);
+	if (strstr(query, "format=html") != NULL) {
+		bprintf(&b, "<!doctype html><meta charset=utf-8>"
+			    "<title>image-server status</title>"
+			    "<h1>image-server %s</h1><table>\n", IMGSRV_VERSION);
+		bprintf(&b, "<tr><th>uptime<td>%.0f s\n", f.uptime);
+		bprintf(&b, "<tr><th>images being made now<td>%ld\n", f.processing);
+		bprintf(&b, "<tr><th>originals being downloaded now<td>%ld\n",
+			f.downloading);
+		for (int i = 0; i < STAT_COUNTERS; i++)
+			bprintf(&b, "<tr><th>%s<td>%ld\n", counter_names[i],
+				f.counters[i]);
+		bprintf(&b, "<tr><th>redis<td>%s\n</table>\n", f.redis);
+		respond_text(req, "text/html; charset=utf-8", &b, head);
+	} else {
+		bprintf(&b, "{\"version\":\"%s\",\"uptime_seconds\":%.0f,"
+			    "\"processing\":%ld,\"downloading\":%ld",
+			IMGSRV_VERSION, f.uptime, f.processing, f.downloading);
+		for (int i = 0; i < STAT_COUNTERS; i++)
+			bprintf(&b, ",\"%s\":%ld", counter_names[i], f.counters[i]);
+		bprintf(&b, ",\"redis\":\"%s\"}\n", f.redis);
+		respond_text(req, "application/json", &b, head);
+	}
+	buf_release(&b);
+}
+
+static void metrics_page(const struct server *s, FCGX_Request *req, int head)
+{
+	struct figures f;
+	struct buf b;
+
+	read_figures(s, &f);
+	buf_init(&b);
+	bprintf(&b, "# TYPE image_server_uptime_seconds gauge\n"
+		    "image_server_uptime_seconds %.0f\n", f.uptime);
+	bprintf(&b, "# TYPE image_server_processing gauge\n"
+		    "image_server_processing %ld\n", f.processing);
+	bprintf(&b, "# TYPE image_server_downloading gauge\n"
+		    "image_server_downloading %ld\n", f.downloading);
+	for (int i = 0; i < STAT_COUNTERS; i++)
+		bprintf(&b, "# TYPE image_server_%s_total counter\n"
+			    "image_server_%s_total %ld\n",
+			counter_names[i], counter_names[i], f.counters[i]);
+	bprintf(&b, "# TYPE image_server_redis_up gauge\n"
+		    "image_server_redis_up %d\n", strcmp(f.redis, "up") == 0);
+	bprintf(&b, "# TYPE image_server_info gauge\n"
+		    "image_server_info{version=\"%s\"} 1\n", IMGSRV_VERSION);
+	respond_text(req, "text/plain; version=0.0.4", &b, head);
+	buf_release(&b);
 }
 
 void handler_serve(struct handler *h, FCGX_Request *req)
 {
+	const struct conf *c = output_env_conf(h->server->env);
 	const char *method = param(req, "REQUEST_METHOD");
 	int head = strcmp(method, "HEAD") == 0;
 	enum output_how how = OUTPUT_MADE;
@@ -145,18 +273,35 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 	err_clear(&e);
 	buf_init(&out);
 	request_path(req, path, sizeof(path));
-	if (!head && strcmp(method, "GET") != 0)
+	stats_add(STAT_REQUESTS, 1);
+	if (!head && strcmp(method, "GET") != 0) {
 		err_set(&e, ERR_METHOD, "method %s is not allowed: use GET or HEAD",
 			method);
-	else if (url_parse(path, &r, &e) == 0 && check_allowed(h->server, &r, &e) == 0)
-		(void)output_get(h->worker, &r, &out, &how, &e);
+	} else if (strcmp(path, "/status") == 0) {
+		status_page(h->server, req, head);
+		log_info("%s /status 200", method);
+		return;
+	} else if (strcmp(path, "/metrics") == 0) {
+		metrics_page(h->server, req, head);
+		log_info("%s /metrics 200", method);
+		return;
+	} else if (url_parse(path, &r, &e) == 0 &&
+		   check_allowed(h->server, c, &r, &e) == 0 &&
+		   output_get(h->worker, &r, &out, &how, &e) < 0) {
+		stats_event("image_request_fail");
+	}
 
 	if (e.code == ERR_NONE) {
 		respond_image(req, &r, &out, how, head);
 		status = 200;
+		stats_add(how == OUTPUT_MADE	   ? STAT_MADE
+			  : how == OUTPUT_WAITED ? STAT_WAITED
+						 : STAT_FROM_STORE,
+			  1);
 	} else {
-		respond_error(h, req, &e, head);
+		respond_error(c, req, &e, head);
 		status = status_for(e.code).code;
+		stats_add(status >= 500 ? STAT_FAILED : STAT_REFUSED, 1);
 	}
 	log_safe(path, shown, sizeof(shown));
 	if (e.code == ERR_NONE)

@@ -12,10 +12,11 @@
 #include "output.h"
 #include "url.h"
 
-/* What every thread shares: set up before threads start, then read-only. */
+/* What every thread shares: set up before threads start, then read-only
+ * (the configuration itself is swapped inside env on a reload). */
 struct server {
-	const struct conf *conf;
-	int format_enabled[URL_FMT_COUNT];
+	struct output_env *env;
+	unsigned formats_available; /* 1 << enum url_format MagickCore encodes */
 };
 
 struct handler {
@@ -23,7 +24,11 @@ struct handler {
 	struct output_worker *worker;
 };
 
-/* Answers req (accepted with FCGX_Accept_r) completely. */
+/*
+ * Answers req (accepted with FCGX_Accept_r) completely: an output, or
+ * GET /status (JSON; ?format=html for a person) and GET /metrics
+ * (Prometheus text).
+ */
 void handler_serve(struct handler *h, FCGX_Request *req);
 
 #endif

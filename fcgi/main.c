@@ -2,11 +2,16 @@
  * main.c - image-server, the FastCGI responder: start-up, request threads
  * and signals.
  *
- * Signals: every thread blocks SIGTERM, SIGINT and SIGHUP; main() waits for
- * them with sigwait().  On SIGTERM or SIGINT it stops accepting, lets the
- * requests in flight finish (up to -drain_seconds) and exits 0.  Idle
- * threads sit in accept(): SIGUSR1, whose handler does nothing and does not
- * restart system calls, makes that accept() fail so they can leave.
+ * Signals: every thread blocks SIGTERM, SIGINT, SIGHUP, SIGUSR2 and
+ * SIGCHLD; main() waits for them with sigwait().
+ *   SIGTERM, SIGINT  stop accepting, let the requests in flight finish (up
+ *                    to -drain_seconds), exit 0.
+ *   SIGHUP           read the configuration again (-config FILE and the
+ *                    flags) and apply what can change at run time.
+ *   SIGUSR2          start a new copy of the program on the same listening
+ *                    socket; once it accepts, it sends us SIGTERM.
+ * Idle threads sit in accept(): SIGUSR1, whose handler does nothing and
+ * does not restart system calls, makes that accept() fail so they leave.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -20,12 +25,17 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 
 #include "conf.h"
 #include "handler.h"
 #include "image.h"
 #include "log.h"
 #include "output.h"
+#include "stats.h"
+#include "store.h"
+#include "version.h"
 
 struct thread {
 	pthread_t tid;
@@ -70,72 +80,224 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-/* Fills s->format_enabled from the -formats list. */
-static int setup_formats(struct server *s, const char *list, struct err *e)
-{
-	char copy[sizeof(((struct conf *)0)->formats)], *save = NULL;
+/* Handed to a restarted copy: the listening socket, and whom to stop. */
+#define ENV_LISTEN_FD "IMAGE_SERVER_LISTEN_FD"
+#define ENV_PARENT "IMAGE_SERVER_PARENT"
 
-	snprintf(copy, sizeof(copy), "%s", list);
-	for (char *t = strtok_r(copy, ", ", &save); t != NULL;
-	     t = strtok_r(NULL, ", ", &save)) {
-		enum url_format f;
-		if (url_format_from_ext(t, &f) < 0)
-			return err_set(e, ERR_BAD_REQUEST,
-				       "-formats: unknown format '%s'", t);
-		if (!image_format_available(f)) {
-			log_warn("format %s: MagickCore has no encoder here; disabled",
-				 t);
-			continue;
-		}
-		s->format_enabled[f] = 1;
-	}
-	return 0;
+static int g_argc;
+static char **g_argv;
+static char self[4096]; /* this program's path, for restarts */
+
+/* Every configuration ever in force: requests may still hold old ones. */
+struct conf_node {
+	struct conf conf;
+	struct conf_node *next;
+};
+static struct conf_node *confs;
+
+/* Which formats MagickCore can encode here. */
+static unsigned formats_available(void)
+{
+	unsigned m = 0;
+
+	for (int f = 0; f < URL_FMT_COUNT; f++)
+		if (image_format_available((enum url_format)f))
+			m |= 1u << f;
+	return m;
 }
 
-static int configure(struct conf *c, int argc, char **argv)
+/* Loads the configuration from -config and the flags; NULL on error. */
+static struct conf *load_conf(struct err *e)
 {
-	struct err e;
-	enum log_level level;
+	struct conf_node *n = calloc(1, sizeof(*n));
 	int rc;
 
-	conf_defaults(c);
-	rc = conf_parse_args(c, argc, argv, &e);
+	if (n == NULL) {
+		err_set(e, ERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	rc = conf_load(&n->conf, g_argc, g_argv, e);
 	if (rc == 1) {
 		printf("usage: image-server [options]\n"
 		       "A FastCGI responder that makes resized images on request.\n\n");
 		conf_usage(stdout);
 		exit(0);
 	}
-	if (rc < 0 || conf_check(c, &e) < 0 ||
-	    image_check_color(c->background, &e) < 0) {
-		fprintf(stderr, "image-server: %s\n", e.msg);
-		return -1;
+	if (rc < 0 || image_check_color(n->conf.background, e) < 0) {
+		free(n);
+		return NULL;
 	}
-	if (c->log_level[0] == '\0')
-		level = strcmp(c->env, "production") == 0 ? LOG_INFO : LOG_DEBUG;
-	else if (log_level_parse(c->log_level, &level) < 0) {
-		fprintf(stderr, "image-server: -log_level: unknown level '%s'\n",
-			c->log_level);
-		return -1;
-	}
-	log_set_level(level);
-	if (c->magick_threads == 0) {
+	if (n->conf.magick_threads == 0) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-		c->magick_threads = cores > c->threads ? (int)(cores / c->threads) : 1;
+		n->conf.magick_threads = cores > n->conf.threads
+						 ? (int)(cores / n->conf.threads)
+						 : 1;
 	}
-	return 0;
+	n->next = confs;
+	confs = n;
+	return &n->conf;
 }
 
-/* Waits for SIGTERM or SIGINT; returns the signal. */
-static int wait_for_stop(const sigset_t *set)
+/* Applies the options read by logging and statsd. */
+static void apply_conf(const struct conf *c)
+{
+	enum log_level level = strcmp(c->env, "production") == 0 ? LOG_INFO
+								  : LOG_DEBUG;
+	struct err e;
+
+	if (c->log_level[0] != '\0')
+		(void)log_level_parse(c->log_level, &level);
+	log_set_level(level);
+	if (stats_configure(c->statsd, c->statsd_prefix, &e) < 0)
+		log_error("%s; statsd events are not sent", e.msg);
+}
+
+/* SIGHUP: a bad file keeps the running configuration. */
+static void reload(struct output_env *env)
+{
+	const struct conf *old = output_env_conf(env);
+	struct conf *now;
+	char names[256];
+	struct err e;
+
+	now = load_conf(&e);
+	if (now == NULL) {
+		log_error("reload refused, keeping the running configuration: %s",
+			  e.msg);
+		return;
+	}
+	if (conf_restart_needed(old, now, names, sizeof(names)) > 0) {
+		log_warn("reload: %s changed; only a restart applies that", names);
+		conf_keep_restart_only(now, old);
+	}
+	apply_conf(now);
+	output_env_set_conf(env, now);
+	log_info("configuration reloaded%s%s", now->config[0] ? " from " : "",
+		 now->config);
+}
+
+/* SIGUSR2: starts a new copy of this program on the same socket. */
+static void restart(int listen_fd)
+{
+	extern char **environ;
+	static const char failed[] = "image-server: restart: exec failed\n";
+	char fd[48], parent[48], **envp;
+	size_t n = 0;
+	pid_t pid;
+
+	/* Everything the child needs is made before fork: between fork and
+	 * exec a threaded process may only make async-signal-safe calls. */
+	snprintf(fd, sizeof(fd), "%s=%d", ENV_LISTEN_FD, listen_fd);
+	snprintf(parent, sizeof(parent), "%s=%d", ENV_PARENT, (int)getpid());
+	while (environ[n] != NULL)
+		n++;
+	envp = calloc(n + 3, sizeof(*envp));
+	if (envp == NULL)
+		return;
+	memcpy(envp, environ, n * sizeof(*envp));
+	envp[n] = fd;
+	envp[n + 1] = parent;
+	pid = fork();
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		fcntl(listen_fd, F_SETFD, 0); /* the socket must survive exec */
+		execve(self, g_argv, envp);
+		(void)!write(2, failed, sizeof(failed) - 1);
+		_exit(127);
+	}
+	free(envp);
+	if (pid < 0)
+		log_error("restart: fork failed: %s", strerror(errno));
+	else
+		log_info("restart: started %s as pid %d; it takes over once it "
+			 "accepts", self, (int)pid);
+}
+
+/* The listening socket: inherited from a restart, -socket, or fd 0. */
+static int open_listener(const struct conf *c)
+{
+	const char *inherited = getenv(ENV_LISTEN_FD);
+	int fd = 0;
+
+	if (inherited != NULL) {
+		fd = atoi(inherited);
+		unsetenv(ENV_LISTEN_FD);
+		return fd;
+	}
+	if (c->socket[0] == '\0')
+		return 0;
+	fd = FCGX_OpenSocket(c->socket, 128);
+	if (fd < 0) {
+		log_error("cannot listen on %s: %s", c->socket, strerror(errno));
+		return -1;
+	}
+	/* A unix socket: the web server's user, in our group, must be able to
+	 * connect (as spawn-fcgi -M 0660 does). */
+	if (c->socket[0] == '/' && chmod(c->socket, 0660) < 0)
+		log_warn("chmod %s: %s", c->socket, strerror(errno));
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+static void write_pid_file(const char *path)
+{
+	char tmp[1100], pid[16];
+	struct err e;
+
+	if (path[0] == '\0')
+		return;
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	if (store_write_atomic(tmp, pid, strlen(pid), &e) < 0)
+		log_error("pid file: %s", e.msg);
+}
+
+/* Removes the pid file if it still names this process. */
+static void remove_pid_file(const char *path)
+{
+	char buf[32] = "";
+	FILE *f;
+
+	if (path[0] == '\0' || (f = fopen(path, "r")) == NULL)
+		return;
+	if (fgets(buf, sizeof(buf), f) != NULL && atoi(buf) == (int)getpid())
+		unlink(path);
+	fclose(f);
+}
+
+/* Serves signals until SIGTERM or SIGINT, which it returns. */
+static int serve_signals(const sigset_t *set, struct output_env *env,
+			 int listen_fd)
 {
 	for (;;) {
-		int sig;
+		int sig, status;
+		pid_t pid;
+
 		if (sigwait(set, &sig) != 0)
 			continue;
-		if (sig == SIGTERM || sig == SIGINT)
+		switch (sig) {
+		case SIGTERM:
+		case SIGINT:
 			return sig;
-		log_info("signal %d ignored", sig);
+		case SIGHUP:
+			reload(env);
+			break;
+		case SIGUSR2:
+			restart(listen_fd);
+			break;
+		case SIGCHLD:
+			/* A new copy that died before taking over. */
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+				log_error("restart: pid %d exited (status %d) before "
+					  "taking over; still serving",
+					  (int)pid, WIFEXITED(status)
+							    ? WEXITSTATUS(status)
+							    : -WTERMSIG(status));
+			break;
+		}
 	}
 }
 
@@ -163,24 +325,35 @@ static int drain(struct thread *ts, int n, int seconds)
 
 int main(int argc, char **argv)
 {
-	static struct conf conf;
-	struct server server = { .conf = &conf };
+	struct server server = { 0 };
+	struct output_env *env = NULL;
+	const struct conf *conf;
 	struct sigaction sa;
 	struct thread *ts;
+	const char *parent;
 	sigset_t set;
-	struct output_env *env = NULL;
 	struct err e;
-	int listen_fd = 0, started = 0, sig, rc = 1;
+	int listen_fd, started = 0, sig, rc = 1;
 
-	if (configure(&conf, argc, argv) < 0)
+	g_argc = argc, g_argv = argv;
+	if (realpath("/proc/self/exe", self) == NULL)
+		snprintf(self, sizeof(self), "%s", argv[0]);
+	conf = load_conf(&e);
+	if (conf == NULL) {
+		fprintf(stderr, "image-server: %s\n", e.msg);
 		return 2;
-	if (image_global_init(argv[0], conf.magick_threads,
-			      (unsigned)conf.max_side, &e) < 0 ||
-	    setup_formats(&server, conf.formats, &e) < 0 ||
-	    (env = output_env_new(&conf, &e)) == NULL) {
+	}
+	if (strcmp(conf->log, "syslog") == 0)
+		log_use_syslog();
+	apply_conf(conf);
+	if (image_global_init(argv[0], conf->magick_threads,
+			      (unsigned)conf->max_side, &e) < 0 ||
+	    (env = output_env_new(conf, &e)) == NULL) {
 		log_error("%s", e.msg);
 		return 2;
 	}
+	server.env = env;
+	server.formats_available = formats_available();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		log_error("curl_global_init failed");
 		return 2;
@@ -189,24 +362,17 @@ int main(int argc, char **argv)
 		log_error("FCGX_Init failed");
 		return 2;
 	}
-	if (conf.socket[0] != '\0') {
-		listen_fd = FCGX_OpenSocket(conf.socket, 128);
-		if (listen_fd < 0) {
-			log_error("cannot listen on %s: %s", conf.socket,
-				  strerror(errno));
-			return 2;
-		}
-		/* A unix socket: the web server's user, in our group, must be
-		 * able to connect (as spawn-fcgi -M 0660 does). */
-		if (conf.socket[0] == '/' && chmod(conf.socket, 0660) < 0)
-			log_warn("chmod %s: %s", conf.socket, strerror(errno));
-	}
+	listen_fd = open_listener(conf);
+	if (listen_fd < 0)
+		return 2;
 
 	/* After FCGX_Init: our handlers replace libfcgi's. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_wake; /* no SA_RESTART: accept() returns EINTR */
@@ -214,10 +380,10 @@ int main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	ts = calloc((size_t)conf.threads, sizeof(*ts));
+	ts = calloc((size_t)conf->threads, sizeof(*ts));
 	if (ts == NULL)
 		return 2;
-	for (int i = 0; i < conf.threads; i++) {
+	for (int i = 0; i < conf->threads; i++) {
 		ts[i].listen_fd = listen_fd;
 		ts[i].handler.server = &server;
 		ts[i].handler.worker = output_worker_new(env);
@@ -230,21 +396,30 @@ int main(int argc, char **argv)
 		}
 		started++;
 	}
-	log_info("image-server started: %d threads, %d OpenMP threads per image, "
-		 "store %s, source %s, redis %s, %s",
-		 conf.threads, conf.magick_threads, conf.store,
-		 conf.source[0] ? conf.source : "(none)",
-		 conf.redis[0] ? conf.redis : "(none)", conf.env);
+	write_pid_file(conf->pid_file);
+	log_info("image-server %s started: pid %d, %d threads, %d OpenMP threads "
+		 "per image, store %s, source %s, redis %s, %s",
+		 IMGSRV_VERSION, (int)getpid(), conf->threads,
+		 conf->magick_threads, conf->store,
+		 conf->source[0] ? conf->source : "(none)",
+		 conf->redis[0] ? conf->redis : "(none)", conf->env);
+	/* A restarted copy: we accept now, so the old one may go. */
+	parent = getenv(ENV_PARENT);
+	if (parent != NULL) {
+		kill((pid_t)atoi(parent), SIGTERM);
+		unsetenv(ENV_PARENT);
+	}
 
-	sig = wait_for_stop(&set);
+	sig = serve_signals(&set, env, listen_fd);
 	log_info("signal %d: finishing requests in flight", sig);
 	rc = 0;
 stop:
 	atomic_store(&stopping, 1);
 	FCGX_ShutdownPending();
-	if (drain(ts, started, conf.drain_seconds) < 0) {
+	conf = output_env_conf(env);
+	if (drain(ts, started, conf->drain_seconds) < 0) {
 		log_error("requests still running after %d s; exiting anyway",
-			  conf.drain_seconds);
+			  conf->drain_seconds);
 		_exit(1);
 	}
 	for (int i = 0; i < started; i++) {
@@ -252,9 +427,15 @@ stop:
 		output_worker_free(ts[i].handler.worker);
 	}
 	free(ts);
+	remove_pid_file(conf->pid_file);
 	output_env_free(env);
 	curl_global_cleanup();
 	image_global_release();
 	log_info("image-server stopped");
+	while (confs != NULL) {
+		struct conf_node *next = confs->next;
+		free(confs);
+		confs = next;
+	}
 	return rc;
 }

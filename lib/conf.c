@@ -1,11 +1,14 @@
 /* conf.c - configuration defaults and flags, from one table. */
 #include "conf.h"
 
+#include "url.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 enum opt_type { OPT_STR, OPT_INT, OPT_INT64, OPT_BOOL };
 
@@ -57,6 +60,11 @@ static const struct opt opts[] = {
 	INT(redis_timeout_ms, 10, 60000, "200", "Redis connect and command timeout, ms"),
 	INT(lock_ttl_ms, 1000, 3600000, "30000", "lifetime of a work lock, renewed while work runs, ms"),
 	INT(wait_timeout, 1, 3600, "30", "longest wait for an output another worker makes, seconds"),
+	STR(statsd, "", "statsd HOST:PORT for counters and timers over UDP (empty: off)"),
+	STR(statsd_prefix, "image_server", "prefix of every statsd name"),
+	STR(log, "stderr", "where log lines go: stderr or syslog"),
+	STR(pid_file, "", "write the process id here (rewritten by a restarted copy)"),
+	STR(config, "", "read options from FILE first (SIGHUP reads it again)"),
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -172,6 +180,128 @@ int conf_parse_args(struct conf *c, int argc, char **argv, struct err *e)
 	return 0;
 }
 
+/* Trims spaces and tabs from both ends of s, in place. */
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+			   end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+int conf_load_file(struct conf *c, const char *path, struct err *e)
+{
+	char line[2048];
+	FILE *f = fopen(path, "r");
+	int lineno = 0, rc = 0;
+
+	if (f == NULL)
+		return err_set(e, ERR_BAD_REQUEST, "%s: %s", path, strerror(errno));
+	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+		char *name = trim(line), *value, *sep;
+		struct err one;
+
+		lineno++;
+		if (*name == '\0' || *name == '#')
+			continue;
+		sep = name + strcspn(name, " \t=");
+		value = sep;
+		if (*sep != '\0') {
+			*sep = '\0';
+			value = trim(sep + 1);
+			if (*value == '=')
+				value = trim(value + 1);
+		}
+		if (strcmp(name, "config") == 0) {
+			rc = err_set(e, ERR_BAD_REQUEST, "%s:%d: config cannot nest",
+				     path, lineno);
+			break;
+		}
+		const struct opt *o = find(name, strlen(name));
+		if (o == NULL) {
+			rc = err_set(e, ERR_BAD_REQUEST, "%s:%d: unknown option '%s'",
+				     path, lineno, name);
+			break;
+		}
+		if (set_opt(c, o, *value || o->type != OPT_BOOL ? value : NULL,
+			    &one) < 0)
+			rc = err_set(e, ERR_BAD_REQUEST, "%s:%d: %s", path, lineno,
+				     one.msg);
+	}
+	if (rc == 0 && ferror(f))
+		rc = err_set(e, ERR_BAD_REQUEST, "%s: read error", path);
+	fclose(f);
+	return rc;
+}
+
+int conf_load(struct conf *c, int argc, char **argv, struct err *e)
+{
+	char config[sizeof(c->config)];
+	int rc;
+
+	conf_defaults(c);
+	rc = conf_parse_args(c, argc, argv, e);
+	if (rc != 0 || c->config[0] == '\0')
+		return rc < 0 ? rc : (rc == 1 ? 1 : conf_check(c, e));
+	/* Again, in order: defaults, the file, then the flags over it. */
+	memcpy(config, c->config, sizeof(config));
+	conf_defaults(c);
+	if (conf_load_file(c, config, e) < 0 ||
+	    conf_parse_args(c, argc, argv, e) < 0)
+		return -1;
+	return conf_check(c, e);
+}
+
+/* Options that only a restart can change: the process is built on them. */
+static const char *const restart_only[] = {
+	"socket", "threads", "magick_threads", "drain_seconds", "store", "redis",
+	"redis_password", "redis_db", "redis_prefix", "redis_timeout_ms",
+	"lock_ttl_ms", "log", "pid_file", "config",
+};
+
+int conf_restart_needed(const struct conf *old, const struct conf *now,
+			char *names, size_t size)
+{
+	int n = 0;
+
+	names[0] = '\0';
+	for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
+		const struct opt *o = find(restart_only[i], strlen(restart_only[i]));
+		const char *a = (const char *)old + o->offset;
+		const char *b = (const char *)now + o->offset;
+		size_t len = o->type == OPT_STR ? o->size
+			     : o->type == OPT_INT64 ? sizeof(int64_t)
+						    : sizeof(int);
+		if (memcmp(a, b, len) == 0)
+			continue;
+		if (o->type == OPT_STR && strcmp(a, b) == 0)
+			continue;
+		n++;
+		if (strlen(names) + strlen(o->name) + 3 < size) {
+			if (names[0])
+				strcat(names, ", ");
+			strcat(names, o->name);
+		}
+	}
+	return n;
+}
+
+void conf_keep_restart_only(struct conf *now, const struct conf *old)
+{
+	for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++) {
+		const struct opt *o = find(restart_only[i], strlen(restart_only[i]));
+		size_t len = o->type == OPT_STR ? o->size
+			     : o->type == OPT_INT64 ? sizeof(int64_t)
+						    : sizeof(int);
+		memcpy((char *)now + o->offset, (const char *)old + o->offset, len);
+	}
+}
+
 int conf_check(const struct conf *c, struct err *e)
 {
 	if (strcmp(c->env, "development") != 0 &&
@@ -189,6 +319,36 @@ int conf_check(const struct conf *c, struct err *e)
 	if (c->source[0] != '\0' && strstr(c->source, "{id}") == NULL)
 		return err_set(e, ERR_BAD_REQUEST,
 			       "-source must contain the {id} placeholder");
+	if (strcmp(c->log, "stderr") != 0 && strcmp(c->log, "syslog") != 0)
+		return err_set(e, ERR_BAD_REQUEST,
+			       "-log: expected stderr or syslog, got '%s'", c->log);
+	if (c->log_level[0] != '\0' && strcmp(c->log_level, "debug") != 0 &&
+	    strcmp(c->log_level, "info") != 0 && strcmp(c->log_level, "warn") != 0 &&
+	    strcmp(c->log_level, "error") != 0)
+		return err_set(e, ERR_BAD_REQUEST,
+			       "-log_level: expected debug, info, warn or error, "
+			       "got '%s'", c->log_level);
+	if (c->statsd[0] != '\0' && strchr(c->statsd, ':') == NULL)
+		return err_set(e, ERR_BAD_REQUEST, "-statsd: expected HOST:PORT");
+	return conf_format_mask(c->formats, NULL, e) < 0 ? -1 : 0;
+}
+
+int conf_format_mask(const char *list, unsigned *mask, struct err *e)
+{
+	char copy[sizeof(((struct conf *)0)->formats)], *save = NULL;
+	unsigned m = 0;
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (char *t = strtok_r(copy, ", ", &save); t != NULL;
+	     t = strtok_r(NULL, ", ", &save)) {
+		enum url_format f;
+		if (url_format_from_ext(t, &f) < 0)
+			return err_set(e, ERR_BAD_REQUEST,
+				       "-formats: unknown format '%s'", t);
+		m |= 1u << f;
+	}
+	if (mask != NULL)
+		*mask = m;
 	return 0;
 }
 

@@ -2,8 +2,9 @@
  * conf.h - the responder's and the tools' configuration: defaults, flags.
  *
  * Flags are written "-name value", "-name=value" or, for booleans, "-name"
- * alone ("--name" works too).  conf_set() takes one name and value, so the
- * same table serves the command line and a configuration file.
+ * alone ("--name" works too).  A configuration file (-config FILE) holds
+ * the same options, one per line: "name value" or "name = value", '#'
+ * starts a comment line.  Precedence: defaults < file < flags.
  * Thread-safety: fill before threads start, then read-only.
  */
 #ifndef IMGSRV_CONF_H
@@ -53,6 +54,13 @@ struct conf {
 	int redis_timeout_ms;
 	int lock_ttl_ms;
 	int wait_timeout;      /* seconds a request waits for another maker */
+
+	/* operations */
+	char statsd[256];      /* HOST:PORT; empty: off */
+	char statsd_prefix[64];
+	char log[16];          /* "stderr" or "syslog" */
+	char pid_file[1024];
+	char config[1024];     /* the file read before the flags */
 };
 
 /* Fills *c with the defaults. */
@@ -75,6 +83,32 @@ int conf_parse_args(struct conf *c, int argc, char **argv, struct err *e);
 
 /* Checks values that depend on each other; returns 0 or -1. */
 int conf_check(const struct conf *c, struct err *e);
+
+/*
+ * Reads options from the file at path over *c.  Returns 0, or -1 with
+ * "path:line: message"; *c may then be partly changed (use a copy).
+ */
+int conf_load_file(struct conf *c, const char *path, struct err *e);
+
+/*
+ * The whole load: defaults, then the -config file if the flags name one,
+ * then the flags, then conf_check().  Returns 0, 1 for -h, or -1.
+ */
+int conf_load(struct conf *c, int argc, char **argv, struct err *e);
+
+/*
+ * Counts the options that differ between old and now and that only a
+ * restart can apply (socket, threads, store, redis...); writes their names,
+ * comma-separated, into names.
+ */
+int conf_restart_needed(const struct conf *old, const struct conf *now,
+			char *names, size_t size);
+
+/* Copies into now, from old, the options that only a restart can change. */
+void conf_keep_restart_only(struct conf *now, const struct conf *old);
+
+/* Parses a -formats list into a bit mask of enum url_format (1 << f). */
+int conf_format_mask(const char *list, unsigned *mask, struct err *e);
 
 /* Writes the option list with defaults and help to f. */
 void conf_usage(FILE *f);

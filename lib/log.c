@@ -6,17 +6,30 @@
 #include <string.h>
 #include <time.h>
 
-static volatile enum log_level current = LOG_INFO;
+#include <stdatomic.h>
+
+/* In log_syslog.c, which may include <syslog.h>. */
+void log_syslog_open(void);
+void log_syslog_write(int level, const char *msg);
+
+static atomic_int current = LOG_INFO;
+static atomic_int to_syslog;
 static const char *const names[] = { "debug", "info", "warn", "error" };
 
 void log_set_level(enum log_level level)
 {
-	current = level;
+	atomic_store(&current, (int)level);
 }
 
 enum log_level log_get_level(void)
 {
-	return current;
+	return (enum log_level)atomic_load(&current);
+}
+
+void log_use_syslog(void)
+{
+	log_syslog_open();
+	atomic_store(&to_syslog, 1);
 }
 
 int log_level_parse(const char *name, enum log_level *level)
@@ -38,8 +51,15 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (level < current)
+	if ((int)level < atomic_load(&current))
 		return;
+	if (atomic_load(&to_syslog)) {
+		va_start(ap, fmt);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		log_syslog_write((int)level, line);
+		return;
+	}
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);

@@ -1,9 +1,9 @@
 /*
  * log.h - one-line log messages to stderr.
  *
- * Each call writes one whole line ("2026-11-27T15:59:13Z info msg"), so
- * lines from different threads never interleave.  The level is set once
- * before threads start (log_set_level) and read without locking after.
+ * Each call writes one whole line ("2026-11-27T15:59:13Z info msg") to
+ * stderr, or to syslog after log_use_syslog(), so lines from different
+ * threads never interleave.  The level may change at any time (a reload).
  * Thread-safety: safe from any thread.
  */
 #ifndef IMGSRV_LOG_H
@@ -12,6 +12,9 @@
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 void log_set_level(enum log_level level);
+
+/* Sends lines to syslog (facility daemon) instead of stderr, from now on. */
+void log_use_syslog(void);
 enum log_level log_get_level(void);
 
 /* Parses "debug", "info", "warn" or "error"; returns 0 or -1. */

@@ -1,6 +1,7 @@
 /* output.c - store hit, or take the work, make it once, store, record. */
 #include "output.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -9,20 +10,22 @@
 #include "log.h"
 #include "registry.h"
 #include "source.h"
+#include "stats.h"
 #include "store.h"
 
 #define POLL_MS 50 /* how often a waiter looks for another process's result */
 
 struct output_env {
-	const struct conf *conf;
+	_Atomic(const struct conf *) conf; /* swapped by a reload */
 	struct registry *registry;
 	struct flight *flight;
 };
 
 struct output_worker {
 	struct output_env *env;
-	const struct conf *conf;
+	const struct conf *conf; /* this call's snapshot of env->conf */
 	struct source *source;
+	struct source_opts source_opts;
 	struct registry_conn *redis;
 	struct image_limits limits;
 };
@@ -58,7 +61,7 @@ struct output_env *output_env_new(const struct conf *c, struct err *e)
 		err_set(e, ERR_INTERNAL, "out of memory");
 		return NULL;
 	}
-	env->conf = c;
+	atomic_init(&env->conf, c);
 	env->flight = flight_new();
 	env->registry = registry_new(c, e);
 	if (env->flight == NULL || env->registry == NULL) {
@@ -77,28 +80,50 @@ void output_env_free(struct output_env *env)
 	free(env);
 }
 
-struct output_worker *output_worker_new(struct output_env *env)
+void output_env_set_conf(struct output_env *env, const struct conf *c)
 {
-	const struct conf *c = env->conf;
-	struct output_worker *w = calloc(1, sizeof(*w));
-	struct source_opts so = {
-		.tmpl = c->source,
-		.connect_timeout_ms = c->connect_timeout * 1000L,
-		.timeout_ms = c->source_timeout * 1000L,
-		.max_bytes = (size_t)c->max_source_bytes,
-		.max_redirects = c->max_redirects,
-	};
+	atomic_store(&env->conf, c);
+}
 
-	if (w == NULL)
-		return NULL;
-	w->env = env;
+const struct conf *output_env_conf(struct output_env *env)
+{
+	return atomic_load(&env->conf);
+}
+
+const char *output_env_redis_state(struct output_env *env)
+{
+	return registry_state(env->registry);
+}
+
+/* Takes this call's snapshot of the configuration, and what follows. */
+static void refresh(struct output_worker *w)
+{
+	const struct conf *c = atomic_load(&w->env->conf);
+
+	if (c == w->conf)
+		return;
 	w->conf = c;
 	w->limits.max_pixels = (uint64_t)c->max_pixels;
 	w->limits.max_side = (unsigned)c->max_side;
 	w->limits.max_bytes = (size_t)c->max_source_bytes;
 	w->limits.max_frames = (unsigned)c->max_frames;
 	w->limits.timeout_ms = (unsigned)c->image_timeout * 1000u;
-	w->source = source_new(&so);
+	w->source_opts.tmpl = c->source;
+	w->source_opts.connect_timeout_ms = c->connect_timeout * 1000L;
+	w->source_opts.timeout_ms = c->source_timeout * 1000L;
+	w->source_opts.max_bytes = (size_t)c->max_source_bytes;
+	w->source_opts.max_redirects = c->max_redirects;
+}
+
+struct output_worker *output_worker_new(struct output_env *env)
+{
+	struct output_worker *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	w->env = env;
+	refresh(w);
+	w->source = source_new();
 	w->redis = registry_conn_new(env->registry);
 	if (w->source == NULL || w->redis == NULL) {
 		output_worker_free(w);
@@ -259,9 +284,21 @@ static int fetch_original(struct output_worker *w, const void *arg,
 {
 	const struct url_request *r = arg;
 	struct sniff_info si;
+	double start = stats_now_ms();
+	int rc;
 
-	if (source_fetch(w->source, r->model, r->field, r->id, out, e) < 0)
+	stats_gauge(GAUGE_DOWNLOADING, 1);
+	rc = source_fetch(w->source, &w->source_opts, r->model, r->field, r->id,
+			  out, e);
+	stats_gauge(GAUGE_DOWNLOADING, -1);
+	if (rc < 0) {
+		stats_add(STAT_UNAVAILABLE, 1);
+		stats_event("original_unavailable");
 		return -1;
+	}
+	stats_add(STAT_DOWNLOADED, 1);
+	stats_event("original_downloaded");
+	stats_timing("original_download_time", stats_now_ms() - start);
 	/* Only an image that passes the checks is kept: a bad one would be
 	 * refused again on every request anyway. */
 	if (image_check_original(out->data, out->len, &w->limits, &si, e) < 0)
@@ -288,8 +325,22 @@ static int make_output(struct output_worker *w, const void *arg,
 
 	buf_init(&orig);
 	rc = output_original(w, r->model, r->field, r->id, &orig, e);
-	if (rc == 0)
+	if (rc == 0) {
+		double start = stats_now_ms();
+		char name[48];
+
+		stats_gauge(GAUGE_PROCESSING, 1);
 		rc = image_make(orig.data, orig.len, r, &io, out, e);
+		stats_gauge(GAUGE_PROCESSING, -1);
+		if (rc == 0) {
+			/* The seed's names: image_request, image_request.jpg ... */
+			snprintf(name, sizeof(name), "image_request.%s",
+				 url_format_ext(r->format));
+			stats_event("image_request");
+			stats_event(name);
+			stats_timing("image_processing_time", stats_now_ms() - start);
+		}
+	}
 	buf_release(&orig);
 	return rc;
 }
@@ -303,6 +354,7 @@ int output_original(struct output_worker *w, const char *model,
 	struct target t = { image, STORE_ORIGINAL, path, fetch_original, &r };
 	enum output_how how;
 
+	refresh(w);
 	snprintf(r.model, sizeof(r.model), "%s", model);
 	snprintf(r.field, sizeof(r.field), "%s", field);
 	snprintf(r.id, sizeof(r.id), "%s", id);
@@ -319,6 +371,7 @@ int output_get(struct output_worker *w, const struct url_request *r,
 	char image[256], path[4096];
 	struct target t = { image, r->file, path, make_output, r };
 
+	refresh(w);
 	snprintf(image, sizeof(image), "%s/%s/%s", r->model, r->field, r->id);
 	if (store_path(w->conf->store, r->model, r->field, r->id, r->file, path,
 		       sizeof(path), e) < 0)

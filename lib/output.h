@@ -10,7 +10,8 @@
  * and serves its result from the store, or its error.  Used alike by the
  * responder and the command-line tools.
  * Thread-safety: one struct output_env per process, shared (internally
- * locked); one struct output_worker per thread.
+ * locked); one struct output_worker per thread, which takes a snapshot of
+ * the configuration at the start of each call.
  */
 #ifndef IMGSRV_OUTPUT_H
 #define IMGSRV_OUTPUT_H
@@ -36,6 +37,20 @@ struct output_worker;
  * single flight.  Returns NULL with a message on error. */
 struct output_env *output_env_new(const struct conf *c, struct err *e);
 void output_env_free(struct output_env *env); /* NULL is a no-op */
+
+/*
+ * Swaps in configuration c (a reload) for the calls that start after it;
+ * calls in flight keep the one they started with.  Both must stay valid
+ * until the process ends.  The options that need a restart (conf.h) are
+ * not applied: Redis and the store keep what they started with.
+ */
+void output_env_set_conf(struct output_env *env, const struct conf *c);
+
+/* The configuration in force now. */
+const struct conf *output_env_conf(struct output_env *env);
+
+/* Redis as the workers last found it: "off", "up" or "down". */
+const char *output_env_redis_state(struct output_env *env);
 
 /* Makes a worker for one thread.  Returns NULL when out of memory. */
 struct output_worker *output_worker_new(struct output_env *env);

@@ -313,6 +313,18 @@ void registry_free(struct registry *r)
 	free(r);
 }
 
+const char *registry_state(struct registry *r)
+{
+	int down;
+
+	if (!r->enabled)
+		return "off";
+	pthread_mutex_lock(&r->outage_mu);
+	down = r->down;
+	pthread_mutex_unlock(&r->outage_mu);
+	return down ? "down" : "up";
+}
+
 struct registry_conn *registry_conn_new(struct registry *r)
 {
 	struct registry_conn *c = calloc(1, sizeof(*c));

@@ -44,6 +44,9 @@ struct registry *registry_new(const struct conf *c, struct err *e);
  * held are left to expire. */
 void registry_free(struct registry *r);
 
+/* "off" (no -redis), "up" or "down" (found down, not back since). */
+const char *registry_state(struct registry *r);
+
 /* A connection for one thread (connects lazily).  NULL if out of memory. */
 struct registry_conn *registry_conn_new(struct registry *r);
 void registry_conn_free(struct registry_conn *c);

@@ -8,25 +8,12 @@
 #include "store.h"
 
 struct source {
-	struct source_opts opts;
-	char *tmpl;
 	CURL *curl; /* kept between fetches for connection reuse */
 };
 
-struct source *source_new(const struct source_opts *o)
+struct source *source_new(void)
 {
-	struct source *s = calloc(1, sizeof(*s));
-
-	if (s == NULL)
-		return NULL;
-	s->opts = *o;
-	s->tmpl = strdup(o->tmpl ? o->tmpl : "");
-	if (s->tmpl == NULL) {
-		free(s);
-		return NULL;
-	}
-	s->opts.tmpl = s->tmpl;
-	return s;
+	return calloc(1, sizeof(struct source));
 }
 
 void source_free(struct source *s)
@@ -35,7 +22,6 @@ void source_free(struct source *s)
 		return;
 	if (s->curl != NULL)
 		curl_easy_cleanup(s->curl);
-	free(s->tmpl);
 	free(s);
 }
 
@@ -98,10 +84,10 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static int fetch_http(struct source *s, const char *url, struct buf *out,
-		      struct err *e)
+static int fetch_http(struct source *s, const struct source_opts *o,
+		      const char *url, struct buf *out, struct err *e)
 {
-	struct sink k = { out, s->opts.max_bytes, 0, 0, NULL };
+	struct sink k = { out, o->max_bytes, 0, 0, NULL };
 	char curl_err[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 	long code = 0;
@@ -114,15 +100,15 @@ static int fetch_http(struct source *s, const char *url, struct buf *out,
 	curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(s->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(s->curl, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_MAXREDIRS, s->opts.max_redirects);
+	curl_easy_setopt(s->curl, CURLOPT_MAXREDIRS, o->max_redirects);
 	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS,
-			 s->opts.connect_timeout_ms);
-	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, s->opts.timeout_ms);
+			 o->connect_timeout_ms);
+	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, o->timeout_ms);
 	/* No signals from libcurl in a threaded process (DNS timeouts). */
 	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
 	/* Refuse early when Content-Length already says too big. */
 	curl_easy_setopt(s->curl, CURLOPT_MAXFILESIZE_LARGE,
-			 (curl_off_t)s->opts.max_bytes);
+			 (curl_off_t)o->max_bytes);
 	curl_easy_setopt(s->curl, CURLOPT_USERAGENT, "image-server");
 	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, curl_err);
 	curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_data);
@@ -137,7 +123,7 @@ static int fetch_http(struct source *s, const char *url, struct buf *out,
 	if (k.over || rc == CURLE_FILESIZE_EXCEEDED)
 		return err_set(e, ERR_UNPROCESSABLE,
 			       "original is over the limit of %zu bytes",
-			       s->opts.max_bytes);
+			       o->max_bytes);
 	if (k.oom)
 		return err_set(e, ERR_INTERNAL, "out of memory fetching original");
 	if (rc == CURLE_OPERATION_TIMEDOUT)
@@ -152,18 +138,19 @@ static int fetch_http(struct source *s, const char *url, struct buf *out,
 	return err_set(e, ERR_SOURCE, "source answered HTTP %ld", code);
 }
 
-int source_fetch(struct source *s, const char *model, const char *field,
-		 const char *id, struct buf *out, struct err *e)
+int source_fetch(struct source *s, const struct source_opts *o,
+		 const char *model, const char *field, const char *id,
+		 struct buf *out, struct err *e)
 {
 	char url[2048];
 
-	if (s->tmpl[0] == '\0')
+	if (o->tmpl == NULL || o->tmpl[0] == '\0')
 		return err_set(e, ERR_NOT_FOUND,
 			       "original not in the store and no -source is set");
-	if (source_expand(s->tmpl, model, field, id, url, sizeof(url), e) < 0)
+	if (source_expand(o->tmpl, model, field, id, url, sizeof(url), e) < 0)
 		return -1;
 	if (strncmp(url, "file://", 7) == 0) {
-		if (store_read(url + 7, s->opts.max_bytes, out, e) < 0) {
+		if (store_read(url + 7, o->max_bytes, out, e) < 0) {
 			buf_release(out);
 			if (e != NULL && e->code == ERR_NOT_FOUND)
 				err_set(e, ERR_NOT_FOUND,
@@ -173,6 +160,6 @@ int source_fetch(struct source *s, const char *model, const char *field,
 		return 0;
 	}
 	if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
-		return fetch_http(s, url, out, e);
+		return fetch_http(s, o, url, out, e);
 	return err_set(e, ERR_INTERNAL, "source scheme not supported: %s", url);
 }

@@ -26,8 +26,9 @@ struct source_opts {
 
 struct source;
 
-/* Makes a fetcher that uses *o (copied).  Returns NULL when out of memory. */
-struct source *source_new(const struct source_opts *o);
+/* Makes a fetcher (it keeps a connection for reuse).  Returns NULL when
+ * out of memory. */
+struct source *source_new(void);
 
 /* Frees s; source_free(NULL) is a no-op. */
 void source_free(struct source *s);
@@ -42,14 +43,16 @@ int source_expand(const char *tmpl, const char *model, const char *field,
 
 /*
  * Fetches the original for (model, field, id) into out (which must be
- * empty).  Returns 0, or -1 with:
+ * empty), as *o says (read for this call only, so it may change between
+ * calls).  Returns 0, or -1 with:
  *   ERR_NOT_FOUND      no source configured, no such file, HTTP 404 or 410
  *   ERR_UNPROCESSABLE  larger than max_bytes
  *   ERR_TIMEOUT        the source was too slow
  *   ERR_SOURCE         any other answer, or the source is unreachable
  * On error out is left empty.
  */
-int source_fetch(struct source *s, const char *model, const char *field,
-		 const char *id, struct buf *out, struct err *e);
+int source_fetch(struct source *s, const struct source_opts *o,
+		 const char *model, const char *field, const char *id,
+		 struct buf *out, struct err *e);
 
 #endif

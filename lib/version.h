@@ -1,0 +1,7 @@
+/* version.h - the version of image-server, shown by -version and /status. */
+#ifndef IMGSRV_VERSION_H
+#define IMGSRV_VERSION_H
+
+#define IMGSRV_VERSION "0.1.0"
+
+#endif
