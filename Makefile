@@ -3,6 +3,7 @@
 #   make                  build bin/image-server
 #   make test             unit tests, then end-to-end tests with real servers
 #   make run              install what is missing, build, serve on :7000
+#   make install          bin, man pages, deploy examples (PREFIX, DESTDIR)
 #   make fuzz             libFuzzer on the URL parser and the sniffer
 #   make soak             two minutes of mixed load through nginx
 #   make SANITIZER=address|undefined|thread ...
@@ -38,8 +39,11 @@ all: bin/image-server
 # after a plain build): objects depend on a file that records them.
 FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(LDFLAGS)
 FLAGS_STAMP := $(BUILD)/flags
+NO_BUILD_GOALS := install uninstall clean
+ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell cat $(FLAGS_STAMP) 2>/dev/null),$(FLAGS_NOW))
 $(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+endif
 endif
 
 V ?= 0
@@ -93,5 +97,40 @@ soak: deps all
 
 clean:
 	rm -rf $(BUILD) bin build-fuzz
+
+# Install what `make` built, the man pages, and deploy/'s examples (web
+# servers, systemd, spawn-fcgi, logrotate, image-server.conf) under
+# $(DESTDIR)$(PREFIX); `make uninstall` removes them. install builds
+# nothing: run `make` first (as yourself), then `make install` (as root),
+# so that root never compiles and a SANITIZER build is never replaced.
+# Each example keeps its subdirectory under EXAMPLEDIR; scripts stay
+# executable (0755), the rest is 0644.
+BINDIR     := $(PREFIX)/bin
+MANDIR     := $(PREFIX)/share/man
+EXAMPLEDIR := $(PREFIX)/share/doc/image-server/examples
+EXAMPLES   := $(sort $(wildcard $(addsuffix /*,$(addprefix deploy/, \
+              nginx apache lighttpd systemd spawn-fcgi logrotate)))) \
+              deploy/image-server.conf
+
+.PHONY: install uninstall
+install:
+	@test -x bin/image-server || { echo "install: no bin/image-server; run make first" >&2; exit 1; }
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man8" "$(DESTDIR)$(MANDIR)/man5"
+	install -m 0755 bin/image-server "$(DESTDIR)$(BINDIR)/image-server"
+	install -m 0644 man/image-server.8 "$(DESTDIR)$(MANDIR)/man8/image-server.8"
+	install -m 0644 man/image-server.conf.5 "$(DESTDIR)$(MANDIR)/man5/image-server.conf.5"
+	@for f in $(EXAMPLES); do \
+		to="$(DESTDIR)$(EXAMPLEDIR)/$${f#deploy/}"; \
+		mode=0644; [ -x "$$f" ] && mode=0755; \
+		echo "install -m $$mode $$f $$to"; \
+		install -d "$${to%/*}" && install -m $$mode "$$f" "$$to" || exit 1; \
+	done
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/image-server" \
+	      "$(DESTDIR)$(MANDIR)/man8/image-server.8" \
+	      "$(DESTDIR)$(MANDIR)/man5/image-server.conf.5"
+	rm -rf "$(DESTDIR)$(PREFIX)/share/doc/image-server"
+
 
 -include $(LIB_OBJ:.o=.d) $(FCGI_OBJ:.o=.d)

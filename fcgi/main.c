@@ -366,7 +366,15 @@ int main(int argc, char **argv)
 	if (listen_fd < 0)
 		return 2;
 
-	/* After FCGX_Init: our handlers replace libfcgi's. */
+	/* After FCGX_Init: our handlers replace libfcgi's.  A signal ignored
+	 * by whoever started us (a background job's SIGINT) would never reach
+	 * sigwait: take the defaults back first. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

@@ -44,21 +44,21 @@ int main(void)
 
 	/* No source configured. */
 	buf_init(&b);
-	s = source_new(&o);
-	CHECK(source_fetch(s, "m", "f", "1", &b, &e) < 0 && e.code == ERR_NOT_FOUND);
+	s = source_new();
+	CHECK(source_fetch(s, &o, "m", "f", "1", &b, &e) < 0 && e.code == ERR_NOT_FOUND);
 	source_free(s);
 
 	/* file:// */
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(tmpl, sizeof(tmpl), "file://%s/{model}/{field}/{id}.jpg", dir);
 	o.tmpl = tmpl;
-	s = source_new(&o);
+	s = source_new();
 	snprintf(path, sizeof(path), "%s/user/avatar/42.jpg", dir);
 	CHECK(store_write_atomic(path, "abc", 3, &e) == 0);
-	CHECK(source_fetch(s, "user", "avatar", "42", &b, &e) == 0, "%s", e.msg);
+	CHECK(source_fetch(s, &o, "user", "avatar", "42", &b, &e) == 0, "%s", e.msg);
 	CHECK(b.len == 3 && memcmp(b.data, "abc", 3) == 0);
 	buf_release(&b);
-	CHECK(source_fetch(s, "user", "avatar", "43", &b, &e) < 0 &&
+	CHECK(source_fetch(s, &o, "user", "avatar", "43", &b, &e) < 0 &&
 	      e.code == ERR_NOT_FOUND, "%s", e.msg);
 	CHECK(b.len == 0);
 	snprintf(path, sizeof(path), "%s/user/avatar/44.jpg", dir);
@@ -67,7 +67,7 @@ int main(void)
 		memset(big, 'x', sizeof(big));
 		CHECK(store_write_atomic(path, big, sizeof(big), &e) == 0);
 	}
-	CHECK(source_fetch(s, "user", "avatar", "44", &b, &e) < 0 &&
+	CHECK(source_fetch(s, &o, "user", "avatar", "44", &b, &e) < 0 &&
 	      e.code == ERR_UNPROCESSABLE, "%s", e.msg);
 	CHECK(b.len == 0);
 	source_free(s);
@@ -78,8 +78,8 @@ int main(void)
 	close(fd); /* now nothing listens there */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/{id}", port);
 	o.tmpl = url;
-	s = source_new(&o);
-	CHECK(source_fetch(s, "m", "f", "1", &b, &e) < 0 && e.code == ERR_SOURCE,
+	s = source_new();
+	CHECK(source_fetch(s, &o, "m", "f", "1", &b, &e) < 0 && e.code == ERR_SOURCE,
 	      "%s %s", err_name(e.code), e.msg);
 	source_free(s);
 
@@ -87,16 +87,16 @@ int main(void)
 	fd = silent_listener(&port);
 	CHECK(fd >= 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/{id}", port);
-	s = source_new(&o);
-	CHECK(source_fetch(s, "m", "f", "1", &b, &e) < 0 && e.code == ERR_TIMEOUT,
+	s = source_new();
+	CHECK(source_fetch(s, &o, "m", "f", "1", &b, &e) < 0 && e.code == ERR_TIMEOUT,
 	      "%s %s", err_name(e.code), e.msg);
 	source_free(s);
 	close(fd);
 
 	/* Only http and https, even when the template says otherwise. */
 	o.tmpl = "gopher://127.0.0.1/{id}";
-	s = source_new(&o);
-	CHECK(source_fetch(s, "m", "f", "1", &b, &e) < 0 && e.code == ERR_INTERNAL);
+	s = source_new();
+	CHECK(source_fetch(s, &o, "m", "f", "1", &b, &e) < 0 && e.code == ERR_INTERNAL);
 	source_free(s);
 	source_free(NULL);
 

@@ -49,6 +49,13 @@ end
 -- A miss, or not an image URL: the responder makes the output, or answers
 -- 400 with the reason (or handles what a later version adds, such as
 -- POST /{model}/{field}/{id}).
-attr["request.uri"] = "/.image-server/"
+-- The query string goes along: lighttpd takes QUERY_STRING from the URI
+-- it restarts with, and the responder reads it (GET /status?format=html).
+local query = attr["uri.query"]
+if query and query ~= "" then
+	attr["request.uri"] = "/.image-server/?" .. query
+else
+	attr["request.uri"] = "/.image-server/"
+end
 attr["physical.path"] = nil -- (or lighttpd does not restart)
 return lighty.RESTART_REQUEST

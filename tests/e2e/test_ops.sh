@@ -1,0 +1,172 @@
+#!/bin/bash
+# tests/e2e/test_ops.sh: what an operator relies on: statsd events, the
+# status page and /metrics, -config with SIGHUP reload, and SIGUSR2
+# restarts under constant load with no failed request.  Work files:
+# tests/out/ops/.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. deploy/stack.sh
+. tests/e2e/check.sh
+NAME=ops
+
+OUT=$PWD/tests/out/ops
+SRC=$OUT/src
+STORE=$OUT/store
+CONF=$OUT/image-server.conf
+rm -rf "$OUT"
+mkdir -p "$SRC/ops/img" "$STORE"
+stack_init "$OUT/run" || exit 1
+trap check_finish EXIT
+trap 'exit 1' INT TERM
+
+base=$(( 24000 + ($$ % 400) * 10 ))
+UPORT=$(stack_free_port "$base")
+PORT=$(stack_free_port $((UPORT + 1)))
+for id in $(seq 1 40); do
+	convert -size 400x300 "plasma:fractal" -quality 90 "$SRC/ops/img/$id.jpg"
+done
+
+# A statsd stand-in: every UDP datagram on UPORT, one per line.
+perl -MIO::Socket::INET -e '
+	my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+		LocalPort => $ARGV[0], Proto => "udp") or die "udp: $!";
+	$| = 1;
+	while (defined $s->recv(my $m, 4096)) { print "$m\n" }' "$UPORT" \
+	>"$OUT/statsd.txt" 2>"$OUT/statsd.err" &
+_stack_add $! "statsd listener"
+
+cat >"$CONF" <<CONF
+# written by test_ops.sh
+default_quality = 60
+statsd 127.0.0.1:$UPORT
+statsd_prefix = image_server
+source file://$SRC/{model}/{field}/{id}.jpg
+CONF
+stack_responder ops -config "$CONF" -store "$STORE" -threads 4 \
+	-pid_file "$STACK_DIR/image-server.pid" || exit 1
+FIRST=${STACK_PIDS[-1]}
+stack_nginx ops "$PORT" "$STORE" "$STACK_DIR/ops.sock" || exit 1
+
+get() { curl -s --max-time 20 -o "$OUT/body" -w '%{http_code}' "http://127.0.0.1:$PORT$1"; }
+quality() { identify -format '%Q' "$OUT/body" 2>/dev/null; }
+wait_log() { # wait_log PATTERN: up to 5 s for a line in the responder's log
+	for _ in $(seq 50); do
+		grep -q "$1" "$STACK_DIR/ops.log" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- statsd: the seed's event names, exactly -------------------------------
+expect "statsd: a new output" "$(get /ops/img/1/w100.jpg)" 200
+expect "statsd: a missing original" "$(get /ops/img/999/w100.jpg)" 404
+sleep 0.3
+ev=$OUT/statsd.txt
+expect "statsd: original_downloaded" "$(grep -cx 'image_server.original_downloaded:1|c' "$ev")" 1
+expect_re "statsd: original_download_time timer" "$(grep -c '^image_server.original_download_time:[0-9.]*|ms$' "$ev")" '^1$'
+expect "statsd: image_request" "$(grep -cx 'image_server.image_request:1|c' "$ev")" 1
+expect "statsd: image_request.jpg" "$(grep -cx 'image_server.image_request.jpg:1|c' "$ev")" 1
+expect_re "statsd: image_processing_time timer" "$(grep -c '^image_server.image_processing_time:[0-9.]*|ms$' "$ev")" '^1$'
+expect "statsd: original_unavailable" "$(grep -cx 'image_server.original_unavailable:1|c' "$ev")" 1
+expect "statsd: image_request_fail" "$(grep -cx 'image_server.image_request_fail:1|c' "$ev")" 1
+expect "statsd: nothing else" "$(grep -vc '^image_server\.' "$ev")" 0
+
+# --- the status page and /metrics (straight from the responder's nginx) ---
+expect "status: 200" "$(get /status)" 200
+st=$(cat "$OUT/body")
+expect_re "status: JSON with version" "$st" '^\{"version":"[0-9.]+",'
+expect_re "status: counts the outputs made" "$st" '"made":1[,}]'
+expect_re "status: counts originals downloaded" "$st" '"originals_downloaded":1[,}]'
+expect_re "status: counts refusals" "$st" '"refused":1[,}]'
+expect_re "status: being processed now" "$st" '"processing":0[,}]'
+expect_re "status: redis state" "$st" '"redis":"off"'
+expect "status: html" "$(get '/status?format=html')" 200
+expect_re "status: html page" "$(cat "$OUT/body")" '<h1>image-server'
+expect "metrics: 200" "$(get /metrics)" 200
+expect_re "metrics: made counter" "$(grep '^image_server_made_total ' "$OUT/body")" '^image_server_made_total 1$'
+expect_re "metrics: TYPE lines" "$(grep -c '^# TYPE image_server_' "$OUT/body")" '^[1-9][0-9]$'
+
+# --- configuration file and SIGHUP -----------------------------------------
+expect "config: a new output" "$(get /ops/img/2/w100.jpg)" 200
+expect "config: quality from the file" "$(quality)" 60
+sed -i 's/^default_quality = 60/default_quality = 40/; s/^statsd_prefix = image_server/statsd_prefix = imgs2/' "$CONF"
+kill -HUP "$FIRST"
+wait_log "configuration reloaded" || fail "reload logged" "no line"
+expect "reload: new output" "$(get /ops/img/2/w101.jpg)" 200
+expect "reload: quality applied" "$(quality)" 40
+sleep 0.3
+expect "reload: statsd prefix applied" "$(grep -cx 'imgs2.image_request:1|c' "$ev")" 1
+echo "default_quality = 500" >>"$CONF"
+kill -HUP "$FIRST"
+wait_log "reload refused" || fail "bad file logged" "no line"
+expect_re "reload: the reason names file and line" \
+	"$(grep 'reload refused' "$STACK_DIR/ops.log")" 'image-server.conf:6: -default_quality'
+expect "bad file: still serving" "$(get /ops/img/2/w102.jpg)" 200
+expect "bad file: running configuration kept" "$(quality)" 40
+sed -i '$d' "$CONF"
+echo "drain_seconds 9" >>"$CONF"
+kill -HUP "$FIRST"
+wait_log "drain_seconds changed; only a restart" || fail "restart-only option logged" "no line"
+expect "restart-only change: still serving" "$(get /ops/img/2/w103.jpg)" 200
+sed -i '$d' "$CONF"
+
+# --- SIGUSR2 twice under constant load: no failed request ------------------
+# Four clients loop over new outputs (misses, made by the responder) and
+# /status for 7 s; the responder is restarted at 1.5 s and 4 s.
+load() { # load N: requests until $OUT/stop exists; codes to $OUT/load.N
+	local n=$1 i=0
+	while [ ! -e "$OUT/stop" ]; do
+		i=$((i + 1))
+		local id=$(( (n * 7 + i) % 40 + 1 ))
+		curl -s --max-time 20 -o /dev/null -w '%{http_code}\n' \
+			"http://127.0.0.1:$PORT/ops/img/$id/w$((100 + (n * 300 + i) % 1500)).jpg"
+		curl -s --max-time 20 -o /dev/null -w '%{http_code}\n' \
+			"http://127.0.0.1:$PORT/status"
+	done >"$OUT/load.$n"
+}
+pids=()
+for n in 1 2 3 4; do
+	load "$n" &
+	pids+=($!)
+done
+sleep 1.5
+old=$(cat "$STACK_DIR/image-server.pid")
+expect "restart 1: the pid file names the first process" "$old" "$FIRST"
+kill -USR2 "$old"
+for _ in $(seq 50); do
+	[ "$(cat "$STACK_DIR/image-server.pid" 2>/dev/null)" != "$old" ] && break
+	sleep 0.1
+done
+second=$(cat "$STACK_DIR/image-server.pid")
+wait "$FIRST"
+expect "restart 1: the first process exited 0" "$?" 0
+sleep 2.5
+kill -USR2 "$second"
+for _ in $(seq 50); do
+	[ "$(cat "$STACK_DIR/image-server.pid" 2>/dev/null)" != "$second" ] && break
+	sleep 0.1
+done
+third=$(cat "$STACK_DIR/image-server.pid")
+for _ in $(seq 100); do kill -0 "$second" 2>/dev/null || break; sleep 0.1; done
+sleep 1
+touch "$OUT/stop"
+wait "${pids[@]}"
+total=$(cat "$OUT"/load.* | wc -l)
+bad=$(cat "$OUT"/load.* | grep -vc '^200$')
+expect_re "restarts: requests answered during the run ($total)" "$total" '^[0-9]{2,}$'
+expect "restarts: no failed request" "$bad" 0
+expect_re "restarts: three processes in turn" "$FIRST $second $third" '^([0-9]+) ([0-9]+) ([0-9]+)$'
+[ "$second" != "$FIRST" ] && [ "$third" != "$second" ] && pass "restarts: new pids" ||
+	fail "restarts: new pids" "$FIRST $second $third"
+kill -0 "$second" 2>/dev/null && fail "restart 2: old process gone" "pid $second runs" ||
+	pass "restart 2: old process gone"
+kill -0 "$third" 2>/dev/null && pass "restart 2: new process serving" ||
+	fail "restart 2: new process serving" "pid $third"
+expect "restarts: logged" "$(grep -c 'restart: started' "$STACK_DIR/ops.log")" 2
+
+# The newest copy is not one stack_stop knows: stop it here.
+kill -TERM "$third" 2>/dev/null
+for _ in $(seq 100); do kill -0 "$third" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$third" 2>/dev/null && fail "last copy stops on SIGTERM" "still running" ||
+	pass "last copy stops on SIGTERM"
+expect "pid file removed by the last copy" "$([ -e "$STACK_DIR/image-server.pid" ] && echo present || echo gone)" gone
