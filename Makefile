@@ -16,7 +16,7 @@ PKGS    := MagickCore libcurl hiredis fcgi
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wvla -Werror
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Ifcgi \
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Ifcgi -Icli \
            $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
 # (-isystem: the libraries' own headers are not ours to keep warning-free)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
@@ -30,10 +30,11 @@ BUILD   := build
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fcgi/*.c))
+CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
 .PHONY: all test unit e2e run deps clean soak
-all: bin/image-server
+all: bin/image-server $(if $(CLI_OBJ),bin/images)
 
 # Everything is rebuilt when the flags change (say, SANITIZER=address
 # after a plain build): objects depend on a file that records them.
@@ -61,6 +62,11 @@ bin/image-server: $(FCGI_OBJ) $(BUILD)/libimgsrv.a
 	@mkdir -p bin
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(FCGI_OBJ) $(BUILD)/libimgsrv.a $(LDLIBS)
+
+bin/images: $(CLI_OBJ) $(BUILD)/libimgsrv.a
+	@mkdir -p bin
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libimgsrv.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libimgsrv.a
 	@mkdir -p $(dir $@)
@@ -133,4 +139,4 @@ uninstall:
 	rm -rf "$(DESTDIR)$(PREFIX)/share/doc/image-server"
 
 
--include $(LIB_OBJ:.o=.d) $(FCGI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(FCGI_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
