@@ -10,6 +10,8 @@
 #include "err.h"
 #include "log.h"
 #include "stats.h"
+#include "post.h"
+#include "queue.h"
 #include "status.h"
 #include "version.h"
 
@@ -59,10 +61,7 @@ static void log_safe(const char *s, char *buf, size_t size)
  * Headers are formatted with snprintf and written with FCGX_PutStr:
  * libfcgi's own printf knows no %zu and would send garbage.
  */
-static void put_headers(FCGX_Request *req, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void put_headers(FCGX_Request *req, const char *fmt, ...)
+void handler_put_headers(FCGX_Request *req, const char *fmt, ...)
 {
 	char head[1024];
 	va_list ap;
@@ -90,14 +89,14 @@ static void respond_error(const struct conf *c, FCGX_Request *req,
 		else if (e->code == ERR_STORAGE_FULL)
 			msg = "the store is full";
 	}
-	put_headers(req,
+	handler_put_headers(req,
 		    "Status: %d %s\r\n"
 		    "Content-Type: text/plain; charset=utf-8\r\n"
 		    "Cache-Control: no-store\r\n"
 		    "Content-Length: %zu\r\n"
 		    "%s%s\r\n",
 		    st.code, st.reason, strlen(msg) + 1,
-		    e->code == ERR_METHOD ? "Allow: GET, HEAD\r\n" : "",
+		    e->code == ERR_METHOD ? "Allow: GET, HEAD, POST\r\n" : "",
 		    e->code == ERR_BUSY ? "Retry-After: 5\r\n" : "");
 	if (!head) {
 		FCGX_PutS(msg, req->out);
@@ -108,7 +107,7 @@ static void respond_error(const struct conf *c, FCGX_Request *req,
 static void respond_image(FCGX_Request *req, const struct url_request *r,
 			  const struct buf *b, enum output_how how, int head)
 {
-	put_headers(req,
+	handler_put_headers(req,
 		    "Status: 200 OK\r\n"
 		    "Content-Type: %s\r\n"
 		    "Content-Length: %zu\r\n"
@@ -120,8 +119,8 @@ static void respond_image(FCGX_Request *req, const struct url_request *r,
 }
 
 /* Checks what the configuration allows of a parsed request. */
-static int check_allowed(const struct server *s, const struct conf *c,
-			 const struct url_request *r, struct err *e)
+int handler_check_allowed(const struct server *s, const struct conf *c,
+			  const struct url_request *r, struct err *e)
 {
 	unsigned enabled = 0;
 
@@ -145,6 +144,7 @@ struct figures {
 	long processing, downloading;
 	long counters[STAT_COUNTERS];
 	const char *redis;
+	long queued, in_progress, dead; /* -1: unknown (Redis off or down) */
 };
 
 static const char *const counter_names[STAT_COUNTERS] = {
@@ -158,20 +158,26 @@ static const char *const counter_names[STAT_COUNTERS] = {
 	[STAT_UNAVAILABLE] = "originals_unavailable",
 };
 
-static void read_figures(const struct server *s, struct figures *f)
+static void read_figures(struct handler *h, struct figures *f)
 {
+	const struct server *s = h->server;
+
 	f->uptime = stats_uptime();
 	f->processing = stats_gauge_get(GAUGE_PROCESSING);
 	f->downloading = stats_gauge_get(GAUGE_DOWNLOADING);
 	for (int i = 0; i < STAT_COUNTERS; i++)
 		f->counters[i] = stats_get((enum stats_counter)i);
 	f->redis = output_env_redis_state(s->env);
+	f->queued = f->in_progress = f->dead = -1;
+	if (strcmp(f->redis, "off") != 0)
+		queue_counts(output_worker_redis(h->worker), &f->queued,
+			     &f->in_progress, &f->dead);
 }
 
 static void respond_text(FCGX_Request *req, const char *type,
 			 const struct buf *b, int head)
 {
-	put_headers(req,
+	handler_put_headers(req,
 		    "Status: 200 OK\r\n"
 		    "Content-Type: %s\r\n"
 		    "Content-Length: %zu\r\n"
@@ -199,13 +205,13 @@ static void bprintf(struct buf *b, const char *fmt, ...)
 								   : sizeof(line) - 1);
 }
 
-static void status_page(const struct server *s, FCGX_Request *req, int head)
+static void status_page(struct handler *h, FCGX_Request *req, int head)
 {
 	const char *query = param(req, "QUERY_STRING");
 	struct figures f;
 	struct buf b;
 
-	read_figures(s, &f);
+	read_figures(h, &f);
 	buf_init(&b);
 	if (strstr(query, "format=html") != NULL) {
 		bprintf(&b, "<!doctype html><meta charset=utf-8>"
@@ -218,7 +224,10 @@ static void status_page(const struct server *s, FCGX_Request *req, int head)
 		for (int i = 0; i < STAT_COUNTERS; i++)
 			bprintf(&b, "<tr><th>%s<td>%ld\n", counter_names[i],
 				f.counters[i]);
-		bprintf(&b, "<tr><th>redis<td>%s\n</table>\n", f.redis);
+		bprintf(&b, "<tr><th>redis<td>%s\n", f.redis);
+		bprintf(&b, "<tr><th>jobs queued<td>%ld\n<tr><th>jobs in progress<td>%ld\n"
+			    "<tr><th>dead jobs<td>%ld\n</table>\n",
+			f.queued, f.in_progress, f.dead);
 		respond_text(req, "text/html; charset=utf-8", &b, head);
 	} else {
 		bprintf(&b, "{\"version\":\"%s\",\"uptime_seconds\":%.0f,"
@@ -226,18 +235,20 @@ static void status_page(const struct server *s, FCGX_Request *req, int head)
 			IMGSRV_VERSION, f.uptime, f.processing, f.downloading);
 		for (int i = 0; i < STAT_COUNTERS; i++)
 			bprintf(&b, ",\"%s\":%ld", counter_names[i], f.counters[i]);
-		bprintf(&b, ",\"redis\":\"%s\"}\n", f.redis);
+		bprintf(&b, ",\"redis\":\"%s\",\"queue\":{\"waiting\":%ld,"
+			    "\"in_progress\":%ld,\"dead\":%ld}}\n",
+			f.redis, f.queued, f.in_progress, f.dead);
 		respond_text(req, "application/json", &b, head);
 	}
 	buf_release(&b);
 }
 
-static void metrics_page(const struct server *s, FCGX_Request *req, int head)
+static void metrics_page(struct handler *h, FCGX_Request *req, int head)
 {
 	struct figures f;
 	struct buf b;
 
-	read_figures(s, &f);
+	read_figures(h, &f);
 	buf_init(&b);
 	bprintf(&b, "# TYPE image_server_uptime_seconds gauge\n"
 		    "image_server_uptime_seconds %.0f\n", f.uptime);
@@ -251,6 +262,12 @@ static void metrics_page(const struct server *s, FCGX_Request *req, int head)
 			counter_names[i], counter_names[i], f.counters[i]);
 	bprintf(&b, "# TYPE image_server_redis_up gauge\n"
 		    "image_server_redis_up %d\n", strcmp(f.redis, "up") == 0);
+	if (f.queued >= 0)
+		bprintf(&b, "# TYPE image_server_queue_jobs gauge\n"
+			    "image_server_queue_jobs{state=\"waiting\"} %ld\n"
+			    "image_server_queue_jobs{state=\"in_progress\"} %ld\n"
+			    "image_server_queue_jobs{state=\"dead\"} %ld\n",
+			f.queued, f.in_progress, f.dead);
 	bprintf(&b, "# TYPE image_server_info gauge\n"
 		    "image_server_info{version=\"%s\"} 1\n", IMGSRV_VERSION);
 	respond_text(req, "text/plain; version=0.0.4", &b, head);
@@ -274,19 +291,22 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 	buf_init(&out);
 	request_path(req, path, sizeof(path));
 	stats_add(STAT_REQUESTS, 1);
-	if (!head && strcmp(method, "GET") != 0) {
-		err_set(&e, ERR_METHOD, "method %s is not allowed: use GET or HEAD",
-			method);
+	if (strcmp(method, "POST") == 0) {
+		if (post_serve(h, req, path, c, &e) > 0)
+			return; /* answered and logged */
+	} else if (!head && strcmp(method, "GET") != 0) {
+		err_set(&e, ERR_METHOD,
+			"method %s is not allowed: use GET, HEAD or POST", method);
 	} else if (strcmp(path, "/status") == 0) {
-		status_page(h->server, req, head);
+		status_page(h, req, head);
 		log_info("%s /status 200", method);
 		return;
 	} else if (strcmp(path, "/metrics") == 0) {
-		metrics_page(h->server, req, head);
+		metrics_page(h, req, head);
 		log_info("%s /metrics 200", method);
 		return;
 	} else if (url_parse(path, &r, &e) == 0 &&
-		   check_allowed(h->server, c, &r, &e) == 0 &&
+		   handler_check_allowed(h->server, c, &r, &e) == 0 &&
 		   output_get(h->worker, &r, &out, &how, &e) < 0) {
 		stats_event("image_request_fail");
 	}

@@ -31,4 +31,13 @@ struct handler {
  */
 void handler_serve(struct handler *h, FCGX_Request *req);
 
+/* Writes printf-formatted headers (libfcgi's own printf knows no %zu). */
+void handler_put_headers(FCGX_Request *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Checks what the configuration allows of a parsed output: the format is
+ * enabled (415), the sides within the maximum (406). */
+int handler_check_allowed(const struct server *s, const struct conf *c,
+			  const struct url_request *r, struct err *e);
+
 #endif

@@ -32,7 +32,9 @@
 #include "handler.h"
 #include "image.h"
 #include "log.h"
+#include "jobs.h"
 #include "output.h"
+#include "queue.h"
 #include "stats.h"
 #include "store.h"
 #include "version.h"
@@ -46,6 +48,41 @@ struct thread {
 };
 
 static atomic_int stopping;
+
+/* A thread that makes queued outputs (POST) until stopping. */
+struct job_thread {
+	pthread_t tid;
+	struct output_worker *worker;
+	char name[160]; /* host:pid:index, its processing list in Redis */
+	int index;
+};
+
+#define HEARTBEAT_TTL_MS 10000 /* a dead worker's jobs return after this */
+
+static void *job_main(void *arg)
+{
+	struct job_thread *t = arg;
+	struct registry_conn *redis = output_worker_redis(t->worker);
+	struct timespec idle = { 0, 200 * 1000 * 1000 };
+	double beat = 0, recovered = 0;
+
+	while (!atomic_load(&stopping)) {
+		double now = stats_now_ms();
+
+		if (now - beat >= 1000) {
+			queue_heartbeat(redis, t->name, HEARTBEAT_TTL_MS);
+			beat = now;
+		}
+		/* One thread per process looks for the jobs of dead workers. */
+		if (t->index == 0 && now - recovered >= 5000) {
+			(void)queue_recover(redis);
+			recovered = now;
+		}
+		if (jobs_run_one(t->worker, t->name) <= 0)
+			nanosleep(&idle, NULL);
+	}
+	return NULL;
+}
 
 static void on_wake(int sig)
 {
@@ -330,6 +367,8 @@ int main(int argc, char **argv)
 	const struct conf *conf;
 	struct sigaction sa;
 	struct thread *ts;
+	struct job_thread *jobs = NULL;
+	int njobs = 0;
 	const char *parent;
 	sigset_t set;
 	struct err e;
@@ -404,6 +443,24 @@ int main(int argc, char **argv)
 		}
 		started++;
 	}
+	if (conf->redis[0] != '\0' && conf->queue_workers > 0) {
+		char host[64] = "host";
+		gethostname(host, sizeof(host) - 1);
+		jobs = calloc((size_t)conf->queue_workers, sizeof(*jobs));
+		for (int i = 0; jobs != NULL && i < conf->queue_workers; i++) {
+			jobs[i].index = i;
+			snprintf(jobs[i].name, sizeof(jobs[i].name), "%s:%d:%d", host,
+				 (int)getpid(), i);
+			jobs[i].worker = output_worker_new(env);
+			if (jobs[i].worker == NULL ||
+			    pthread_create(&jobs[i].tid, NULL, job_main, &jobs[i]) != 0) {
+				log_error("cannot start queue worker %d", i);
+				output_worker_free(jobs[i].worker);
+				break;
+			}
+			njobs++;
+		}
+	}
 	write_pid_file(conf->pid_file);
 	log_info("image-server %s started: pid %d, %d threads, %d OpenMP threads "
 		 "per image, store %s, source %s, redis %s, %s",
@@ -435,6 +492,13 @@ stop:
 		output_worker_free(ts[i].handler.worker);
 	}
 	free(ts);
+	/* A job in hand is finished first: its output's own time limit
+	 * bounds the wait. */
+	for (int i = 0; i < njobs; i++) {
+		pthread_join(jobs[i].tid, NULL);
+		output_worker_free(jobs[i].worker);
+	}
+	free(jobs);
 	remove_pid_file(conf->pid_file);
 	output_env_free(env);
 	curl_global_cleanup();

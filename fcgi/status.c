@@ -15,6 +15,8 @@ struct http_status status_for(enum err_code c)
 		[ERR_TIMEOUT] = { 504, "Gateway Timeout" },
 		[ERR_STORAGE_FULL] = { 507, "Insufficient Storage" },
 		[ERR_BUSY] = { 503, "Service Unavailable" },
+		[ERR_FORBIDDEN] = { 403, "Forbidden" },
+		[ERR_CONFLICT] = { 409, "Conflict" },
 		[ERR_INTERNAL] = { 500, "Internal Server Error" },
 	};
 

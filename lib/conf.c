@@ -60,6 +60,11 @@ static const struct opt opts[] = {
 	INT(redis_timeout_ms, 10, 60000, "200", "Redis connect and command timeout, ms"),
 	INT(lock_ttl_ms, 1000, 3600000, "30000", "lifetime of a work lock, renewed while work runs, ms"),
 	INT(wait_timeout, 1, 3600, "30", "longest wait for an output another worker makes, seconds"),
+	INT(queue_workers, 0, 64, "1", "threads that make queued outputs (needs -redis)"),
+	INT(job_attempts, 1, 100, "3", "attempts before a job goes to the dead-letter list"),
+	INT64(queue_max, 1, INT64_C(1) << 40, "100000", "most jobs waiting; POST answers 503 above"),
+	STR(allowed_sources, "", "hosts or URL prefixes POST sources may use even when private"),
+	BOOL(allow_private_sources, "let POST sources reach loopback, private and link-local addresses"),
 	STR(statsd, "", "statsd HOST:PORT for counters and timers over UDP (empty: off)"),
 	STR(statsd_prefix, "image_server", "prefix of every statsd name"),
 	STR(log, "stderr", "where log lines go: stderr or syslog"),
@@ -261,7 +266,7 @@ int conf_load(struct conf *c, int argc, char **argv, struct err *e)
 static const char *const restart_only[] = {
 	"socket", "threads", "magick_threads", "drain_seconds", "store", "redis",
 	"redis_password", "redis_db", "redis_prefix", "redis_timeout_ms",
-	"lock_ttl_ms", "log", "pid_file", "config",
+	"lock_ttl_ms", "log", "pid_file", "config", "queue_workers",
 };
 
 int conf_restart_needed(const struct conf *old, const struct conf *now,

@@ -55,6 +55,13 @@ struct conf {
 	int lock_ttl_ms;
 	int wait_timeout;      /* seconds a request waits for another maker */
 
+	/* queue and POST */
+	int queue_workers;
+	int job_attempts;
+	int64_t queue_max;
+	char allowed_sources[1024];
+	int allow_private_sources;
+
 	/* operations */
 	char statsd[256];      /* HOST:PORT; empty: off */
 	char statsd_prefix[64];

@@ -39,6 +39,8 @@ const char *err_name(enum err_code code)
 	case ERR_TIMEOUT: return "timeout";
 	case ERR_STORAGE_FULL: return "storage_full";
 	case ERR_BUSY: return "busy";
+	case ERR_FORBIDDEN: return "forbidden";
+	case ERR_CONFLICT: return "conflict";
 	case ERR_INTERNAL: return "internal";
 	}
 	return "unknown";

@@ -21,6 +21,8 @@ enum err_code {
 	ERR_TIMEOUT,       /* source too slow */
 	ERR_STORAGE_FULL,  /* no space left in the store */
 	ERR_BUSY,          /* overloaded, try again later */
+	ERR_FORBIDDEN,     /* a source URL that may not be fetched */
+	ERR_CONFLICT,      /* a different original is stored for that id */
 	ERR_INTERNAL       /* anything else: a bug or a broken environment */
 };
 

@@ -2,7 +2,10 @@
 #include "output.h"
 
 #include <stdatomic.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "flight.h"
@@ -130,6 +133,16 @@ struct output_worker *output_worker_new(struct output_env *env)
 		return NULL;
 	}
 	return w;
+}
+
+const struct conf *output_env_conf_of(struct output_worker *w)
+{
+	return atomic_load(&w->env->conf);
+}
+
+struct registry_conn *output_worker_redis(struct output_worker *w)
+{
+	return w->redis;
 }
 
 void output_worker_free(struct output_worker *w)
@@ -377,4 +390,89 @@ int output_get(struct output_worker *w, const struct url_request *r,
 		       sizeof(path), e) < 0)
 		return -1;
 	return produce(w, &t, out, how, e);
+}
+
+/* Hex SHA-256 of data into hex[65]. */
+static int sha256_hex(const void *data, size_t len, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32)
+		return -1;
+	for (unsigned i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+int output_put_original(struct output_worker *w, const char *model,
+			const char *field, const char *id, const void *data,
+			size_t len, struct output_original_info *info,
+			struct err *e)
+{
+	char path[4096], image[256], old_hash[65];
+	struct buf old;
+	int swap, rc = -1;
+
+	refresh(w);
+	memset(info, 0, sizeof(*info));
+	if (image_check_original(data, len, &w->limits, &info->sniff, e) < 0)
+		return -1;
+	swap = info->sniff.format == SNIFF_JPEG && info->sniff.orientation >= 5;
+	info->width = swap ? info->sniff.height : info->sniff.width;
+	info->height = swap ? info->sniff.width : info->sniff.height;
+	if (sha256_hex(data, len, info->sha256) < 0)
+		return err_set(e, ERR_INTERNAL, "sha256 failed");
+	if (store_path(w->conf->store, model, field, id, STORE_ORIGINAL, path,
+		       sizeof(path), e) < 0)
+		return -1;
+	snprintf(image, sizeof(image), "%s/%s/%s", model, field, id);
+	buf_init(&old);
+	if (store_read(path, SIZE_MAX - 1, &old, NULL) == 0) {
+		if (sha256_hex(old.data, old.len, old_hash) == 0 &&
+		    strcmp(old_hash, info->sha256) == 0) {
+			info->existed = 1;
+			(void)registry_add(w->redis, image, STORE_ORIGINAL);
+			rc = 0;
+		} else {
+			err_set(e, ERR_CONFLICT,
+				"a different original is stored for %s; an id's "
+				"original never changes",
+				image);
+		}
+		goto out;
+	}
+	if (store_write_atomic(path, data, len, e) < 0)
+		goto out;
+	(void)registry_add(w->redis, image, STORE_ORIGINAL);
+	rc = 0;
+out:
+	buf_release(&old);
+	return rc;
+}
+
+int output_fetch_url(struct output_worker *w, const char *url,
+		     struct buf *out, struct err *e)
+{
+	struct source_opts o;
+	double start = stats_now_ms();
+	int rc;
+
+	refresh(w);
+	o = w->source_opts;
+	o.guard = 1;
+	o.allow_private = w->conf->allow_private_sources;
+	o.allowed = w->conf->allowed_sources;
+	stats_gauge(GAUGE_DOWNLOADING, 1);
+	rc = source_fetch_url(w->source, &o, url, out, e);
+	stats_gauge(GAUGE_DOWNLOADING, -1);
+	if (rc < 0) {
+		stats_add(STAT_UNAVAILABLE, 1);
+		stats_event("original_unavailable");
+		return -1;
+	}
+	stats_add(STAT_DOWNLOADED, 1);
+	stats_event("original_downloaded");
+	stats_timing("original_download_time", stats_now_ms() - start);
+	return 0;
 }

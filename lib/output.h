@@ -17,6 +17,7 @@
 #define IMGSRV_OUTPUT_H
 
 #include "buf.h"
+#include "sniff.h"
 #include "conf.h"
 #include "err.h"
 #include "url.h"
@@ -58,6 +59,12 @@ struct output_worker *output_worker_new(struct output_env *env);
 /* Frees w; output_worker_free(NULL) is a no-op. */
 void output_worker_free(struct output_worker *w);
 
+/* The configuration in force now, as seen from worker w. */
+const struct conf *output_env_conf_of(struct output_worker *w);
+
+/* The worker's own Redis connection (for the queue, in the same thread). */
+struct registry_conn *output_worker_redis(struct output_worker *w);
+
 /*
  * Appends the bytes of output r to out and says how they were had.
  * Returns 0, or -1 with the error from the step that failed (see err.h):
@@ -75,5 +82,36 @@ int output_get(struct output_worker *w, const struct url_request *r,
 int output_original(struct output_worker *w, const char *model,
 		    const char *field, const char *id, struct buf *out,
 		    struct err *e);
+
+/* What output_put_original() found and did. */
+struct output_original_info {
+	struct sniff_info sniff;
+	unsigned width, height; /* as shown, after EXIF orientation */
+	char sha256[65];        /* of the bytes, hex */
+	int existed;            /* the same bytes were stored already */
+};
+
+/*
+ * Stores data as the original of (model, field, id), given by a client:
+ * checked as the source's originals are, written atomically and recorded
+ * in Redis.  If an original is stored already, the same bytes are fine
+ * (info->existed = 1) and different ones are refused with ERR_CONFLICT:
+ * outputs made from it may be cached anywhere, so an id never changes.
+ * Returns 0, or -1 with ERR_UNPROCESSABLE, ERR_CONFLICT, ERR_STORAGE_FULL
+ * or ERR_INTERNAL.
+ */
+int output_put_original(struct output_worker *w, const char *model,
+			const char *field, const char *id, const void *data,
+			size_t len, struct output_original_info *info,
+			struct err *e);
+
+/*
+ * Fetches a client-given URL (POST source=) with the guard on: http(s)
+ * only, public addresses only unless -allowed_sources or
+ * -allow_private_sources say otherwise, byte cap and timeouts as for the
+ * source.  Errors as source_fetch_url().
+ */
+int output_fetch_url(struct output_worker *w, const char *url,
+		     struct buf *out, struct err *e);
 
 #endif

@@ -167,7 +167,8 @@ static redisContext *conn(struct registry_conn *c)
  * Runs a command; returns the reply (caller frees) or NULL when Redis is
  * down, in which case the connection is dropped to be remade later.
  */
-static redisReply *command(struct registry_conn *c, const char *fmt, ...)
+static redisReply *vcommand(struct registry_conn *c, const char *fmt,
+			    va_list args)
 {
 	redisReply *rep = NULL;
 	va_list ap;
@@ -180,7 +181,7 @@ static redisReply *command(struct registry_conn *c, const char *fmt, ...)
 
 		if (ctx == NULL)
 			return NULL;
-		va_start(ap, fmt);
+		va_copy(ap, args);
 		rep = redisvCommand(ctx, fmt, ap);
 		va_end(ap);
 		if (rep != NULL)
@@ -202,6 +203,34 @@ static redisReply *command(struct registry_conn *c, const char *fmt, ...)
 		return NULL;
 	}
 	return rep;
+}
+
+static redisReply *command(struct registry_conn *c, const char *fmt, ...)
+{
+	redisReply *rep;
+	va_list ap;
+
+	va_start(ap, fmt);
+	rep = vcommand(c, fmt, ap);
+	va_end(ap);
+	return rep;
+}
+
+redisReply *registry_command(struct registry_conn *c, const char *fmt, ...)
+{
+	redisReply *rep;
+	va_list ap;
+
+	va_start(ap, fmt);
+	rep = vcommand(c, fmt, ap);
+	va_end(ap);
+	return rep;
+}
+
+void registry_key(struct registry_conn *c, char *buf, size_t size,
+		  const char *kind, const char *name)
+{
+	snprintf(buf, size, "%s%s:%s", c->reg->conf->redis_prefix, kind, name);
 }
 
 /* For commands whose reply says nothing more than that Redis answered. */
@@ -478,7 +507,7 @@ enum registry_rc registry_get_error(struct registry_conn *c, const char *name,
 	if (rep->type == REDIS_REPLY_STRING) {
 		char *sp = strchr(rep->str, ' ');
 		int code = atoi(rep->str);
-		if (code > ERR_NONE && code <= ERR_INTERNAL) {
+		if (code > ERR_NONE && code <= ERR_CONFLICT) {
 			err_set(e, (enum err_code)code, "%s", sp ? sp + 1 : "");
 			rc = REGISTRY_OK;
 		}

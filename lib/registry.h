@@ -20,6 +20,8 @@
 #ifndef IMGSRV_REGISTRY_H
 #define IMGSRV_REGISTRY_H
 
+#include <hiredis.h>
+
 #include "conf.h"
 #include "err.h"
 
@@ -71,6 +73,18 @@ enum registry_rc registry_add(struct registry_conn *c, const char *image,
 			      const char *file);
 enum registry_rc registry_forget(struct registry_conn *c, const char *image,
 				 const char *file);
+
+/*
+ * Runs any Redis command (hiredis format) on c, for modules built on the
+ * registry's connections (queue.c).  Returns the reply, which the caller
+ * frees with freeReplyObject(), or NULL when Redis is down or answered an
+ * error (logged).  Keys are the caller's to prefix (registry_key).
+ */
+redisReply *registry_command(struct registry_conn *c, const char *fmt, ...);
+
+/* Writes "{prefix}{kind}:{name}" into buf. */
+void registry_key(struct registry_conn *c, char *buf, size_t size,
+		  const char *kind, const char *name);
 
 /* Leaves the error of a failed attempt on name for waiters (10 s), or
  * reads it into *e: REGISTRY_OK if there was one. */

@@ -1,7 +1,9 @@
 /* source.c - originals from file:// or http(s):// via libcurl. */
 #include "source.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +57,84 @@ int source_expand(const char *tmpl, const char *model, const char *field,
 	return 0;
 }
 
+int source_ip_private(const char *ip)
+{
+	unsigned char a[16];
+
+	if (inet_pton(AF_INET, ip, a) == 1) {
+		return a[0] == 0 || a[0] == 10 || a[0] == 127 ||
+		       (a[0] == 100 && (a[1] & 0xc0) == 64) ||   /* 100.64/10 */
+		       (a[0] == 169 && a[1] == 254) ||           /* metadata */
+		       (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+		       (a[0] == 192 && a[1] == 168) ||
+		       (a[0] == 192 && a[1] == 0 && a[2] == 0) ||
+		       (a[0] == 198 && (a[1] & 0xfe) == 18) ||   /* benchmarks */
+		       a[0] >= 224;                              /* multicast, reserved */
+	}
+	if (inet_pton(AF_INET6, ip, a) == 1) {
+		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0,
+							  0, 0, 0xff, 0xff };
+		static const unsigned char zero[15] = { 0 };
+		if (memcmp(a, mapped, 12) == 0) {
+			char v4[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, a + 12, v4, sizeof(v4));
+			return source_ip_private(v4);
+		}
+		return memcmp(a, zero, 15) == 0 ||      /* :: and ::1 */
+		       (a[0] & 0xfe) == 0xfc ||         /* fc00::/7 */
+		       (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || /* fe80::/10 */
+		       a[0] == 0xff;                    /* multicast */
+	}
+	return 1; /* not an address we can judge: refuse */
+}
+
+/* Does url match one entry of the allowed list (a host or a URL prefix)? */
+static int allowed_url(const char *allowed, const char *url)
+{
+	char host[256] = "", list[1024], *save = NULL;
+	CURLU *u = curl_url();
+	char *h = NULL;
+
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK) {
+		snprintf(host, sizeof(host), "%s", h);
+		curl_free(h);
+	}
+	curl_url_cleanup(u);
+	snprintf(list, sizeof(list), "%s", allowed ? allowed : "");
+	for (char *t = strtok_r(list, ", ", &save); t != NULL;
+	     t = strtok_r(NULL, ", ", &save)) {
+		if (strstr(t, "://") != NULL ? strncmp(url, t, strlen(t)) == 0
+					     : strcasecmp(host, t) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+struct guard {
+	const struct source_opts *opts;
+	CURL *curl;
+	char refused[160]; /* why a connection was refused */
+};
+
+/* Called by libcurl once connected, before each request, redirects too. */
+static int on_connected(void *arg, char *ip, char *local_ip, int port,
+			int local_port)
+{
+	struct guard *g = arg;
+	char *url = NULL;
+
+	(void)local_ip, (void)port, (void)local_port;
+	if (g->opts->allow_private || !source_ip_private(ip))
+		return CURL_PREREQFUNC_OK;
+	curl_easy_getinfo(g->curl, CURLINFO_EFFECTIVE_URL, &url);
+	if (url != NULL && allowed_url(g->opts->allowed, url))
+		return CURL_PREREQFUNC_OK;
+	snprintf(g->refused, sizeof(g->refused),
+		 "source address %s is not public (see -allowed_sources)", ip);
+	return CURL_PREREQFUNC_ABORT;
+}
+
 struct sink {
 	struct buf *out;
 	size_t max;
@@ -88,6 +168,7 @@ static int fetch_http(struct source *s, const struct source_opts *o,
 		      const char *url, struct buf *out, struct err *e)
 {
 	struct sink k = { out, o->max_bytes, 0, 0, NULL };
+	struct guard g = { o, NULL, "" };
 	char curl_err[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 	long code = 0;
@@ -113,6 +194,11 @@ static int fetch_http(struct source *s, const struct source_opts *o,
 	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, curl_err);
 	curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, &k);
+	if (o->guard) {
+		g.curl = s->curl;
+		curl_easy_setopt(s->curl, CURLOPT_PREREQFUNCTION, on_connected);
+		curl_easy_setopt(s->curl, CURLOPT_PREREQDATA, &g);
+	}
 
 	rc = curl_easy_perform(s->curl);
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
@@ -126,6 +212,8 @@ static int fetch_http(struct source *s, const struct source_opts *o,
 			       o->max_bytes);
 	if (k.oom)
 		return err_set(e, ERR_INTERNAL, "out of memory fetching original");
+	if (g.refused[0] != '\0')
+		return err_set(e, ERR_FORBIDDEN, "%s", g.refused);
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		return err_set(e, ERR_TIMEOUT, "source timed out: %s",
 			       curl_err[0] ? curl_err : curl_easy_strerror(rc));
@@ -162,4 +250,13 @@ int source_fetch(struct source *s, const struct source_opts *o,
 	if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0)
 		return fetch_http(s, o, url, out, e);
 	return err_set(e, ERR_INTERNAL, "source scheme not supported: %s", url);
+}
+
+int source_fetch_url(struct source *s, const struct source_opts *o,
+		     const char *url, struct buf *out, struct err *e)
+{
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+		return err_set(e, ERR_FORBIDDEN,
+			       "source URLs must be http:// or https://");
+	return fetch_http(s, o, url, out, e);
 }

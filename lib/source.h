@@ -22,6 +22,11 @@ struct source_opts {
 	long timeout_ms;        /* whole transfer */
 	size_t max_bytes;       /* larger originals are refused */
 	long max_redirects;
+	/* For URLs from strangers (POST source=): every address connected to,
+	 * first and after each redirect, must be public unless allowed. */
+	int guard;
+	int allow_private;      /* loopback, private, link-local allowed */
+	const char *allowed;    /* "host,https://prefix/,..." always allowed */
 };
 
 struct source;
@@ -49,10 +54,20 @@ int source_expand(const char *tmpl, const char *model, const char *field,
  *   ERR_UNPROCESSABLE  larger than max_bytes
  *   ERR_TIMEOUT        the source was too slow
  *   ERR_SOURCE         any other answer, or the source is unreachable
+ *   ERR_FORBIDDEN      (guard) an address that is not public and not allowed
  * On error out is left empty.
  */
 int source_fetch(struct source *s, const struct source_opts *o,
 		 const char *model, const char *field, const char *id,
 		 struct buf *out, struct err *e);
+
+/* Fetches url itself (http or https only) into out, as source_fetch(). */
+int source_fetch_url(struct source *s, const struct source_opts *o,
+		     const char *url, struct buf *out, struct err *e);
+
+/* Returns 1 if the numeric address ip (v4 or v6) is loopback, private,
+ * link-local (cloud metadata), unspecified, multicast or otherwise not a
+ * public unicast address; else 0. */
+int source_ip_private(const char *ip);
 
 #endif

@@ -1,0 +1,211 @@
+/* queue.c - the durable job queue: LMOVE into a per-worker list. */
+#include "queue.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* Pushes a job only while the queue is shorter than the cap, atomically. */
+static const char push_lua[] =
+	"if redis.call('llen',KEYS[1]) >= tonumber(ARGV[2]) then return -1 end "
+	"return redis.call('lpush',KEYS[1],ARGV[1])";
+
+enum registry_rc queue_push(struct registry_conn *c, const char *name,
+			    int force, long max_depth)
+{
+	char key[256], job[512];
+	redisReply *rep;
+	enum registry_rc rc;
+
+	registry_key(c, key, sizeof(key), "queue", "");
+	key[strlen(key) - 1] = '\0'; /* "{prefix}queue", no trailing ':' */
+	snprintf(job, sizeof(job), "0 %d %s", force ? 1 : 0, name);
+	rep = registry_command(c, "EVAL %s 1 %s %s %ld", push_lua, key, job,
+			       max_depth);
+	if (rep == NULL)
+		return REGISTRY_DOWN;
+	rc = rep->type == REDIS_REPLY_INTEGER && rep->integer < 0 ? REGISTRY_BUSY
+								  : REGISTRY_OK;
+	freeReplyObject(rep);
+	return rc;
+}
+
+static void drop(redisReply *rep)
+{
+	if (rep != NULL)
+		freeReplyObject(rep);
+}
+
+static void plain_key(struct registry_conn *c, char *buf, size_t size,
+		      const char *kind)
+{
+	registry_key(c, buf, size, kind, "");
+	buf[strlen(buf) - 1] = '\0';
+}
+
+static int parse_job(const char *raw, struct queue_job *job)
+{
+	int n = 0;
+
+	snprintf(job->raw, sizeof(job->raw), "%s", raw);
+	if (sscanf(raw, "%d %d %n", &job->attempts, &job->force, &n) != 2 || n == 0)
+		return -1;
+	snprintf(job->name, sizeof(job->name), "%s", raw + n);
+	return 0;
+}
+
+enum registry_rc queue_take(struct registry_conn *c, const char *worker,
+			    struct queue_job *job)
+{
+	char queue[256], processing[512];
+	redisReply *rep;
+	enum registry_rc rc = REGISTRY_BUSY;
+
+	plain_key(c, queue, sizeof(queue), "queue");
+	registry_key(c, processing, sizeof(processing), "processing", worker);
+	rep = registry_command(c, "LMOVE %s %s RIGHT LEFT", queue, processing);
+	if (rep == NULL)
+		return REGISTRY_DOWN;
+	if (rep->type == REDIS_REPLY_STRING) {
+		if (parse_job(rep->str, job) == 0) {
+			rc = REGISTRY_OK;
+		} else {
+			/* Not ours to read: keep it for a person, out of the way. */
+			char dead[256];
+			plain_key(c, dead, sizeof(dead), "dead");
+			log_error("queue: malformed job '%s' moved to %s", rep->str, dead);
+			drop(registry_command(c, "LREM %s 1 %s", processing, rep->str));
+			drop(registry_command(c, "LPUSH %s %s", dead, rep->str));
+		}
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+void queue_done(struct registry_conn *c, const char *worker,
+		const struct queue_job *job)
+{
+	char processing[512];
+
+	registry_key(c, processing, sizeof(processing), "processing", worker);
+	drop(registry_command(c, "LREM %s 1 %s", processing, job->raw));
+}
+
+void queue_fail(struct registry_conn *c, const char *worker,
+		const struct queue_job *job, const struct err *why,
+		int max_attempts)
+{
+	char processing[512], queue[256], dead[256], next[1024];
+
+	registry_key(c, processing, sizeof(processing), "processing", worker);
+	plain_key(c, queue, sizeof(queue), "queue");
+	plain_key(c, dead, sizeof(dead), "dead");
+	if (job->attempts + 1 < max_attempts) {
+		/* Retried after the jobs queued meanwhile: at the far end. */
+		snprintf(next, sizeof(next), "%d %d %s", job->attempts + 1,
+			 job->force, job->name);
+		drop(registry_command(c, "RPUSH %s %s", queue, next));
+	} else {
+		snprintf(next, sizeof(next), "%d %d %s | %s: %s", job->attempts + 1,
+			 job->force, job->name, err_name(why->code), why->msg);
+		drop(registry_command(c, "LPUSH %s %s", dead, next));
+		log_error("queue: %s failed %d times, moved to %s: %s", job->name,
+			  job->attempts + 1, dead, why->msg);
+	}
+	drop(registry_command(c, "LREM %s 1 %s", processing, job->raw));
+}
+
+void queue_heartbeat(struct registry_conn *c, const char *worker, int ttl_ms)
+{
+	char key[512];
+
+	registry_key(c, key, sizeof(key), "worker", worker);
+	drop(registry_command(c, "SET %s 1 PX %d", key, ttl_ms));
+}
+
+/* Moves every job of one dead worker's list back to the queue. */
+static long requeue(struct registry_conn *c, const char *list,
+		    const char *queue)
+{
+	long n = 0;
+
+	for (;;) {
+		redisReply *rep = registry_command(c, "LMOVE %s %s RIGHT RIGHT",
+						   list, queue);
+		int moved = rep != NULL && rep->type == REDIS_REPLY_STRING;
+
+		drop(rep);
+		if (!moved)
+			return n;
+		n++;
+	}
+}
+
+long queue_recover(struct registry_conn *c)
+{
+	char pattern[256], queue[256], beat[512];
+	size_t plen;
+	long moved = 0;
+	redisReply *keys;
+
+	registry_key(c, pattern, sizeof(pattern), "processing", "*");
+	plain_key(c, queue, sizeof(queue), "queue");
+	plen = strlen(pattern) - 1; /* without the '*' */
+	/* Few keys (one per worker thread): KEYS on that pattern is cheap. */
+	keys = registry_command(c, "KEYS %s", pattern);
+	if (keys == NULL)
+		return -1;
+	for (size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++) {
+		const char *list = keys->element[i]->str;
+		redisReply *alive;
+
+		registry_key(c, beat, sizeof(beat), "worker", list + plen);
+		alive = registry_command(c, "EXISTS %s", beat);
+		if (alive != NULL && alive->type == REDIS_REPLY_INTEGER &&
+		    alive->integer == 0) {
+			long n = requeue(c, list, queue);
+			if (n > 0)
+				log_warn("queue: worker %s is gone; %ld job(s) back in "
+					 "the queue", list + plen, n);
+			moved += n;
+		}
+		drop(alive);
+	}
+	drop(keys);
+	return moved;
+}
+
+static long length(struct registry_conn *c, const char *key)
+{
+	redisReply *rep = registry_command(c, "LLEN %s", key);
+	long n = rep != NULL && rep->type == REDIS_REPLY_INTEGER ? (long)rep->integer
+								 : -1;
+
+	drop(rep);
+	return n;
+}
+
+void queue_counts(struct registry_conn *c, long *waiting, long *in_progress,
+		  long *dead)
+{
+	char key[256], pattern[256];
+	redisReply *keys;
+
+	plain_key(c, key, sizeof(key), "queue");
+	*waiting = length(c, key);
+	plain_key(c, key, sizeof(key), "dead");
+	*dead = length(c, key);
+	*in_progress = -1;
+	registry_key(c, pattern, sizeof(pattern), "processing", "*");
+	keys = registry_command(c, "KEYS %s", pattern);
+	if (keys != NULL && keys->type == REDIS_REPLY_ARRAY) {
+		*in_progress = 0;
+		for (size_t i = 0; i < keys->elements; i++) {
+			long n = length(c, keys->element[i]->str);
+			*in_progress += n > 0 ? n : 0;
+		}
+	}
+	drop(keys);
+}
