@@ -28,7 +28,9 @@ static int silent_listener(int *port)
 int main(void)
 {
 	char dir[] = "/tmp/test_source.XXXXXX", tmpl[256], path[512], url[64];
-	struct source_opts o = { "", 1000, 1000, 100, 3 };
+	struct source_opts o = { .tmpl = "", .connect_timeout_ms = 1000,
+				 .timeout_ms = 1000, .max_bytes = 100,
+				 .max_redirects = 3 };
 	struct source *s;
 	struct buf b;
 	struct err e;
@@ -92,6 +94,21 @@ int main(void)
 	      "%s %s", err_name(e.code), e.msg);
 	source_free(s);
 	close(fd);
+
+	/* What the POST guard calls private (no traffic: classification only). */
+	CHECK(source_ip_private("127.0.0.1") && source_ip_private("127.9.9.9"));
+	CHECK(source_ip_private("10.1.2.3") && source_ip_private("172.16.0.1") &&
+	      source_ip_private("172.31.255.255") && source_ip_private("192.168.1.1"));
+	CHECK(source_ip_private("169.254.169.254"), "cloud metadata");
+	CHECK(source_ip_private("100.64.0.1") && source_ip_private("0.0.0.0") &&
+	      source_ip_private("224.0.0.1") && source_ip_private("255.255.255.255"));
+	CHECK(source_ip_private("::1") && source_ip_private("::") &&
+	      source_ip_private("fe80::1") && source_ip_private("fd00:ec2::254") &&
+	      source_ip_private("::ffff:127.0.0.1") && source_ip_private("ff02::1"));
+	CHECK(source_ip_private("not an address"));
+	CHECK(!source_ip_private("93.184.216.34") && !source_ip_private("8.8.8.8") &&
+	      !source_ip_private("172.32.0.1") && !source_ip_private("2606:2800::1"),
+	      "public addresses refused");
 
 	/* Only http and https, even when the template says otherwise. */
 	o.tmpl = "gopher://127.0.0.1/{id}";

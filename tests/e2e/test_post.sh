@@ -1,0 +1,189 @@
+#!/bin/bash
+# tests/e2e/test_post.sh: POST /{model}/{field}/{id}: originals from a
+# source URL or the body, outputs made from the Redis queue after the
+# answer; guarded sources; a responder killed with jobs in flight loses
+# none; failing jobs end in the dead-letter list.  Work: tests/out/post/.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+. deploy/stack.sh
+. tests/e2e/check.sh
+NAME=post
+
+OUT=$PWD/tests/out/post
+SRC=$OUT/src
+STORE=$OUT/store
+rm -rf "$OUT"
+mkdir -p "$SRC/post/img" "$STORE"
+stack_init "$OUT/run" || exit 1
+trap check_finish EXIT
+trap 'exit 1' INT TERM
+
+base=$(( 27000 + ($$ % 400) * 10 ))
+RPORT=$(stack_free_port "$base")
+OPORT=$(stack_free_port $((RPORT + 1)))
+LPORT=$(stack_free_port $((OPORT + 1)))
+PORT=$(stack_free_port $((LPORT + 1)))
+PREFIX=imgsrv:
+rcli() { redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
+urlenc() { perl -MURI::Escape -e 'print uri_escape($ARGV[0])' "$1" 2>/dev/null ||
+	perl -e '$_ = $ARGV[0]; s/([^A-Za-z0-9._~-])/sprintf("%%%02X", ord $1)/ge; print' "$1"; }
+
+for id in 1 2 3; do
+	convert -size 1200x800 "plasma:fractal" -quality 90 "$SRC/post/img/$id.jpg"
+done
+convert -size 3000x2000 "plasma:fractal" -quality 90 "$SRC/post/img/big.jpg"
+
+# An origin that also redirects to another loopback address.
+cat >"$STACK_DIR/origin-server.conf" <<CONF
+server {
+    listen 127.0.0.1:$OPORT;
+    root $SRC;
+    location / { }
+    # "localhost" is not in the allow-list, though the address is the same.
+    location /to-loopback/ { return 302 http://localhost:$OPORT/post/img/1.jpg; }
+}
+CONF
+stack_redis "$RPORT" || exit 1
+_stack_nginx_run origin "$OPORT" "$STACK_DIR/origin-server.conf" || exit 1
+perl tests/e2e/lying_origin.pl "$LPORT" "$SRC/post/img/1.jpg" 2>"$OUT/lying.err" &
+_stack_add $! "lying origin"
+
+common=(-store "$STORE" -redis "127.0.0.1:$RPORT" -source_timeout 2
+	-max_source_bytes 3000000 -e development)
+stack_responder p "${common[@]}" -queue_workers 2 \
+	-allowed_sources "http://127.0.0.1:$OPORT/,http://127.0.0.1:$LPORT/" || exit 1
+PID_P=${STACK_PIDS[-1]}
+stack_nginx p "$PORT" "$STORE" "$STACK_DIR/p.sock" || exit 1
+
+post() { # post PATH_AND_QUERY [CURL_ARGS...]: sets $code, body in $OUT/body
+	local pq=$1
+	shift
+	code=$(curl -s --max-time 20 -o "$OUT/body" -w '%{http_code}' -X POST "$@" \
+		"http://127.0.0.1:$PORT$pq")
+}
+stored() { # stored ID FILE: the store path of an output
+	local id=$1 pad s1 s2
+	pad=$(printf '%4s' "$id" | tr ' ' _)
+	s1=${pad: -2}
+	s2=${pad: -4:2}
+	echo "$STORE/post/img/$s1/$s2/$id/$2"
+}
+wait_for() { # wait_for FILE [SECONDS]
+	for _ in $(seq $((${2:-15} * 10))); do
+		[ -s "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+json() { perl -ne 'print $1 if /"'"$1"'":("?)([^",}]*)\1/ && ($1 = $2)' "$OUT/body"; }
+
+# --- POST with a source URL -------------------------------------------------
+src1=$(urlenc "http://127.0.0.1:$OPORT/post/img/1.jpg")
+post "/post/img/1?outputs=x300.jpg,x300.webp&source=$src1"
+expect "source URL: 201 Created" "$code" 201
+expect_re "source URL: JSON id" "$(cat "$OUT/body")" '"id":"post/img/1"'
+expect_re "source URL: width and height" "$(cat "$OUT/body")" '"width":1200,"height":800'
+expect_re "source URL: format and bytes" "$(cat "$OUT/body")" "\"format\":\"jpeg\",\"bytes\":$(stat -c %s "$SRC/post/img/1.jpg"),"
+expect_re "source URL: content hash" "$(cat "$OUT/body")" "\"sha256\":\"$(sha256sum <"$SRC/post/img/1.jpg" | cut -c1-64)\""
+expect_re "source URL: outputs queued" "$(cat "$OUT/body")" '"queued":\["x300.jpg","x300.webp"\]'
+expect "source URL: original stored" "$(cmp -s "$(stored 1 original)" "$SRC/post/img/1.jpg" && echo same)" same
+wait_for "$(stored 1 x300.jpg)" && wait_for "$(stored 1 x300.webp)"
+expect "queue: x300.jpg made" "$(identify -format '%w %h %m' "$(stored 1 x300.jpg)" 2>/dev/null)" "300 300 JPEG"
+expect "queue: x300.webp made" "$(identify -format '%w %h %m' "$(stored 1 x300.webp)" 2>/dev/null)" "300 300 WEBP"
+expect "queue: registry records them" "$(rcli smembers "${PREFIX}outputs:post/img/1" | sort | tr '\n' ' ')" "original x300.jpg x300.webp "
+post "/post/img/1?outputs=x300.jpg,x300.webp&source=$src1"
+expect "again: 200 OK" "$code" 200
+expect_re "again: nothing queued" "$(cat "$OUT/body")" '"queued":\[\]'
+before=$(stat -c %Y.%s "$(stored 1 x300.jpg)")
+sleep 1
+post "/post/img/1?outputs=x300.jpg&force=1"
+expect "force=1 without a source uses the stored original" "$code" 200
+expect_re "force=1: queued again" "$(cat "$OUT/body")" '"queued":\["x300.jpg"\]'
+for _ in $(seq 100); do
+	[ "$(stat -c %Y.%s "$(stored 1 x300.jpg)" 2>/dev/null)" != "$before" ] && [ -s "$(stored 1 x300.jpg)" ] && break
+	sleep 0.1
+done
+expect "force=1: remade" "$([ "$(stat -c %Y.%s "$(stored 1 x300.jpg)")" != "$before" ] && echo yes)" yes
+
+# --- POST with the original in the body -------------------------------------
+post "/post/img/2?outputs=w200.png" --data-binary "@$SRC/post/img/2.jpg" -H 'Content-Type: image/jpeg'
+expect "body: 201" "$code" 201
+wait_for "$(stored 2 w200.png)"
+expect "body: w200.png made" "$(identify -format '%w %h %m' "$(stored 2 w200.png)" 2>/dev/null)" "200 133 PNG"
+post "/post/img/2" --data-binary "@$SRC/post/img/3.jpg" -H 'Content-Type: image/jpeg'
+expect "body: a different original for the same id is refused" "$code" 409
+post "/post/img/7" --data-binary "not an image" -H 'Content-Type: image/jpeg'
+expect "body: not an image" "$code" 422
+expect "body: nothing stored" "$([ -e "$(stored 7 original)" ] && echo stored || echo none)" none
+
+# --- bad requests ---------------------------------------------------------------
+post "/post/img/3?outputs=x300.jpg,w0.png&source=$src1"
+expect "bad outputs entry: 400" "$code" 400
+expect_re "bad outputs entry: named" "$(cat "$OUT/body")" "'w0.png'"
+post "/post/img/3?outputs=x300.bmp&source=$src1"
+expect "unknown format in outputs: 400" "$code" 400
+post "/post/img/3?outputs=w5000.jpg&source=$src1"
+expect "output over the maximum: 406" "$code" 406
+post "/post/img/3?bogus=1"
+expect "unknown parameter: 400" "$code" 400
+post "/post/img/3/w100.jpg?source=$src1"
+expect "POST to an output path: 400" "$code" 400
+post "/post/img/3?outputs=x100.jpg"
+expect "no original and no source: 400" "$code" 400
+
+# --- guarded sources -----------------------------------------------------------
+post "/post/img/3?outputs=x100.jpg&source=$(urlenc "http://127.0.0.1:$RPORT/x.jpg")"
+expect "loopback source not in the allow-list: 403" "$code" 403
+expect_re "403 says why" "$(cat "$OUT/body")" 'not public'
+post "/post/img/3?outputs=x100.jpg&source=$(urlenc "http://127.0.0.1:$OPORT/to-loopback/x")"
+expect "redirect to loopback: 403" "$code" 403
+post "/post/img/3?outputs=x100.jpg&source=$(urlenc "file:///etc/passwd")"
+expect "file:// source: 403" "$code" 403
+post "/post/img/3?outputs=x100.jpg&source=$(urlenc "http://127.0.0.1:$LPORT/endless/3")"
+expect "endless body: 422" "$code" 422
+post "/post/img/3?outputs=x100.jpg&source=$(urlenc "http://127.0.0.1:$LPORT/trickle/3")"
+expect "trickling body: 504" "$code" 504
+expect "hostile sources: nothing stored" "$([ -e "$(stored 3 original)" ] && echo stored || echo none)" none
+
+# --- failing jobs end in the dead-letter list ----------------------------------
+post "/post/img/3?outputs=x100.jpg,x101.jpg&source=$(urlenc "http://127.0.0.1:$OPORT/post/img/3.jpg")"
+expect "a job that will fail: queued" "$code" 201
+rm -f "$(stored 3 original)" # and no -source: every attempt fails
+for _ in $(seq 100); do
+	[ "$(rcli llen "${PREFIX}dead")" -ge 1 ] && break
+	sleep 0.1
+done
+sleep 1
+dead=$(rcli lrange "${PREFIX}dead" 0 -1)
+expect_re "dead letters: the failed jobs with their error" "$dead" '^3 0 post/img/3/x10[01].jpg \| not_found: '
+expect "dead letters: after 3 attempts each" "$(rcli llen "${PREFIX}dead")" 2
+
+# --- kill -9 with jobs in flight, restart: every job done ----------------------
+outs=$(seq -s, -f 'w%g.png' 2000 -20 1820)
+stack_stop_one() { kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+post "/post/img/big?outputs=$outs&source=$(urlenc "http://127.0.0.1:$OPORT/post/img/big.jpg")"
+expect "ten slow jobs queued" "$code" 201
+sleep 1.5
+stack_stop_one "$PID_P"
+left=$(( $(rcli llen "${PREFIX}queue") + $(rcli --scan --pattern "${PREFIX}processing:*" | while read -r k; do rcli llen "$k"; done | awk '{s+=$1} END {print s+0}') ))
+expect_re "kill -9: jobs left in Redis ($left)" "$left" '^([1-9]|10)$'
+stack_responder p2 "${common[@]}" -queue_workers 2 || exit 1
+done_all=no
+for _ in $(seq 600); do
+	n=0
+	for w in $(seq 2000 -20 1820); do [ -s "$(stored big "w$w.png")" ] && n=$((n + 1)); done
+	if [ "$n" -eq 10 ] && [ "$(rcli llen "${PREFIX}queue")" = 0 ] &&
+		[ -z "$(rcli --scan --pattern "${PREFIX}processing:*")" ]; then
+		done_all=yes
+		break
+	fi
+	sleep 0.1
+done
+expect "kill -9: after a restart every job is done" "$done_all" yes
+expect "kill -9: outputs whole" "$(identify -format '%w ' "$(stored big w2000.png)" "$(stored big w1820.png)" 2>/dev/null)" "2000 1820 "
+expect "kill -9: no temporary file readable as an output" \
+	"$(find "$STORE" -name '*.png' ! -name '.*' -size 0 | wc -l)" 0
+
+# --- the queue on the status page, and the keys -------------------------------
+keys=$(rcli --scan --pattern '*' | sed -E 's/^imgsrv:(outputs|error|worker|processing):.*/\1/' | sort -u | tr '\n' ' ')
+expect_re "keys: only the documented ones" "$keys" '^((dead|imgsrv:dead|outputs|error|worker|processing) ?)+$'
