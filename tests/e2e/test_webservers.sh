@@ -273,8 +273,10 @@ server() {
 	refused "$what: a miss with %XX reaches the responder as sent" "$port" \
 		/ws/img/%62ig/w90.jpg 400 'percent'
 	refused "$what: original missing at the source" "$port" /ws/img/nosuch/w100.jpg 404 'not found'
-	refused "$what: POST of an existing output" "$port" /ws/img/big/w200.jpg 405 \
-		'method POST' -X POST -d x=1
+	# POST goes to /{model}/{field}/{id}: to an output's path it is a 400
+	# from the responder (the web server does not serve it statically).
+	refused "$what: POST to an existing output's path" "$port" /ws/img/big/w200.jpg 400 \
+		'^POST /' -X POST -d x=1
 
 	# The original and temporary files are never served, even when present.
 	[ -f "$big/original" ] || cp "$FIX/ws/img/big.jpg" "$big/original"
