@@ -57,7 +57,16 @@ struct job_thread {
 	int index;
 };
 
-#define HEARTBEAT_TTL_MS 10000 /* a dead worker's jobs return after this */
+/*
+ * A worker renews its heartbeat between jobs, so it must outlive the
+ * longest job: fetching the original, waiting for another maker, making
+ * the output.  A dead worker's jobs go back to the queue after it.
+ */
+static int heartbeat_ttl_ms(const struct conf *c)
+{
+	return (c->connect_timeout + c->source_timeout + c->wait_timeout +
+		c->image_timeout) * 1000 + 10000;
+}
 
 static void *job_main(void *arg)
 {
@@ -70,7 +79,8 @@ static void *job_main(void *arg)
 		double now = stats_now_ms();
 
 		if (now - beat >= 1000) {
-			queue_heartbeat(redis, t->name, HEARTBEAT_TTL_MS);
+			queue_heartbeat(redis, t->name,
+					heartbeat_ttl_ms(output_env_conf_of(t->worker)));
 			beat = now;
 		}
 		/* One thread per process looks for the jobs of dead workers. */

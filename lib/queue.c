@@ -103,10 +103,11 @@ void queue_fail(struct registry_conn *c, const char *worker,
 	plain_key(c, queue, sizeof(queue), "queue");
 	plain_key(c, dead, sizeof(dead), "dead");
 	if (job->attempts + 1 < max_attempts) {
-		/* Retried after the jobs queued meanwhile: at the far end. */
+		/* Retried after the jobs queued meanwhile: at the far end
+		 * (jobs are taken from the right). */
 		snprintf(next, sizeof(next), "%d %d %s", job->attempts + 1,
 			 job->force, job->name);
-		drop(registry_command(c, "RPUSH %s %s", queue, next));
+		drop(registry_command(c, "LPUSH %s %s", queue, next));
 	} else {
 		snprintf(next, sizeof(next), "%d %d %s | %s: %s", job->attempts + 1,
 			 job->force, job->name, err_name(why->code), why->msg);

@@ -48,7 +48,9 @@ _stack_nginx_run origin "$OPORT" "$STACK_DIR/origin-server.conf" || exit 1
 perl tests/e2e/lying_origin.pl "$LPORT" "$SRC/post/img/1.jpg" 2>"$OUT/lying.err" &
 _stack_add $! "lying origin"
 
+# Short timeouts: a dead worker's heartbeat lasts their sum + 10 s.
 common=(-store "$STORE" -redis "127.0.0.1:$RPORT" -source_timeout 2
+	-connect_timeout 1 -wait_timeout 3 -image_timeout 5
 	-max_source_bytes 3000000 -e development)
 stack_responder p "${common[@]}" -queue_workers 2 \
 	-allowed_sources "http://127.0.0.1:$OPORT/,http://127.0.0.1:$LPORT/" || exit 1
