@@ -121,8 +121,11 @@ EXAMPLES   := $(sort $(wildcard $(addsuffix /*,$(addprefix deploy/, \
 .PHONY: install uninstall
 install:
 	@test -x bin/image-server || { echo "install: no bin/image-server; run make first" >&2; exit 1; }
-	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man8" "$(DESTDIR)$(MANDIR)/man5"
+	@test -x bin/images || { echo "install: no bin/images; run make first" >&2; exit 1; }
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man8" "$(DESTDIR)$(MANDIR)/man5" "$(DESTDIR)$(MANDIR)/man1"
 	install -m 0755 bin/image-server "$(DESTDIR)$(BINDIR)/image-server"
+	install -m 0755 bin/images "$(DESTDIR)$(BINDIR)/images"
+	install -m 0644 man/images.1 "$(DESTDIR)$(MANDIR)/man1/images.1"
 	install -m 0644 man/image-server.8 "$(DESTDIR)$(MANDIR)/man8/image-server.8"
 	install -m 0644 man/image-server.conf.5 "$(DESTDIR)$(MANDIR)/man5/image-server.conf.5"
 	@for f in $(EXAMPLES); do \
@@ -133,7 +136,8 @@ install:
 	done
 
 uninstall:
-	rm -f "$(DESTDIR)$(BINDIR)/image-server" \
+	rm -f "$(DESTDIR)$(BINDIR)/image-server" "$(DESTDIR)$(BINDIR)/images" \
+	      "$(DESTDIR)$(MANDIR)/man1/images.1" \
 	      "$(DESTDIR)$(MANDIR)/man8/image-server.8" \
 	      "$(DESTDIR)$(MANDIR)/man5/image-server.conf.5"
 	rm -rf "$(DESTDIR)$(PREFIX)/share/doc/image-server"

@@ -142,6 +142,13 @@ void conf_defaults(struct conf *c)
 		(void)set_opt(c, &opts[i], opts[i].def, NULL);
 }
 
+int conf_takes_value(const char *name)
+{
+	const struct opt *o = find(name, strlen(name));
+
+	return o == NULL ? -1 : o->type != OPT_BOOL;
+}
+
 int conf_set(struct conf *c, const char *name, const char *value,
 	     struct err *e)
 {

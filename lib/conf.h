@@ -114,6 +114,10 @@ int conf_restart_needed(const struct conf *old, const struct conf *now,
 /* Copies into now, from old, the options that only a restart can change. */
 void conf_keep_restart_only(struct conf *now, const struct conf *old);
 
+/* 1 if option name takes a value (-name VALUE), 0 for a boolean, -1 if
+ * there is no such option. */
+int conf_takes_value(const char *name);
+
 /* Parses a -formats list into a bit mask of enum url_format (1 << f). */
 int conf_format_mask(const char *list, unsigned *mask, struct err *e);
 

@@ -23,7 +23,8 @@ enum err_code {
 	ERR_BUSY,          /* overloaded, try again later */
 	ERR_FORBIDDEN,     /* a source URL that may not be fetched */
 	ERR_CONFLICT,      /* a different original is stored for that id */
-	ERR_INTERNAL       /* anything else: a bug or a broken environment */
+	ERR_INTERNAL       /* anything else: a bug or a broken environment;
+			    * keep it last (registry.c reads codes up to it) */
 };
 
 struct err {

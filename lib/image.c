@@ -8,6 +8,46 @@
 
 #include <magick/MagickCore.h>
 
+/*
+ * MagickCore builds some of its tables (coders, delegates) on first use,
+ * with double-checked locking that races (ThreadSanitizer sees it) when
+ * the first images of the process are made on several threads at once.
+ * Encoding and decoding a tiny image in each format once, before threads
+ * start, builds them all.
+ */
+static void warm_up(void)
+{
+	static const char *const coders[] = { "JPEG", "PNG", "GIF", "WEBP", "AVIF" };
+	ExceptionInfo *exc = AcquireExceptionInfo();
+	ImageInfo *info = CloneImageInfo(NULL);
+	Image *img;
+
+	CloneString(&info->size, "2x2");
+	snprintf(info->filename, sizeof(info->filename), "xc:white");
+	img = ReadImage(info, exc);
+	for (size_t i = 0; img != NULL && i < sizeof(coders) / sizeof(coders[0]); i++) {
+		ImageInfo *w = CloneImageInfo(NULL);
+		size_t len = 0;
+		unsigned char *blob;
+
+		snprintf(w->filename, sizeof(w->filename), "%s:", coders[i]);
+		snprintf(img->magick, sizeof(img->magick), "%s", coders[i]);
+		blob = ImageToBlob(w, img, &len, exc);
+		if (blob != NULL) {
+			Image *back = BlobToImage(w, blob, len, exc);
+			if (back != NULL)
+				DestroyImageList(back);
+			RelinquishMagickMemory(blob);
+		}
+		DestroyImageInfo(w);
+	}
+	if (img != NULL)
+		DestroyImage(img);
+	(void)GetDelegateInfo("*", "*", exc);
+	DestroyImageInfo(info);
+	DestroyExceptionInfo(exc);
+}
+
 int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
 		      struct err *e)
 {
@@ -25,6 +65,7 @@ int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
 	SetMagickResourceLimit(DiskResource, (MagickSizeType)1 << 30);
 	if (GetMagickResourceLimit(ThreadResource) == 0)
 		return err_set(e, ERR_INTERNAL, "MagickCore did not start");
+	warm_up();
 	return 0;
 }
 

@@ -75,9 +75,17 @@ int source_ip_private(const char *ip)
 		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0,
 							  0, 0, 0xff, 0xff };
 		static const unsigned char zero[15] = { 0 };
-		if (memcmp(a, mapped, 12) == 0) {
-			char v4[INET_ADDRSTRLEN];
+		static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+		char v4[INET_ADDRSTRLEN];
+
+		/* IPv4 inside IPv6: mapped, NAT64 and 6to4 carry an address that
+		 * is judged as itself. */
+		if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0) {
 			inet_ntop(AF_INET, a + 12, v4, sizeof(v4));
+			return source_ip_private(v4);
+		}
+		if (a[0] == 0x20 && a[1] == 0x02) {
+			inet_ntop(AF_INET, a + 2, v4, sizeof(v4));
 			return source_ip_private(v4);
 		}
 		return memcmp(a, zero, 15) == 0 ||      /* :: and ::1 */

@@ -1,4 +1,4 @@
-/* version.h - the version of image-server, shown by -version and /status. */
+/* version.h - the version of image-server, shown in the log and on /status. */
 #ifndef IMGSRV_VERSION_H
 #define IMGSRV_VERSION_H
 

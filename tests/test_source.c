@@ -105,6 +105,9 @@ int main(void)
 	CHECK(source_ip_private("::1") && source_ip_private("::") &&
 	      source_ip_private("fe80::1") && source_ip_private("fd00:ec2::254") &&
 	      source_ip_private("::ffff:127.0.0.1") && source_ip_private("ff02::1"));
+	CHECK(source_ip_private("64:ff9b::a00:1") && source_ip_private("2002:7f00:1::1"),
+	      "NAT64 and 6to4 of private IPv4");
+	CHECK(!source_ip_private("64:ff9b::808:808") && !source_ip_private("2002:808:808::1"));
 	CHECK(source_ip_private("not an address"));
 	CHECK(!source_ip_private("93.184.216.34") && !source_ip_private("8.8.8.8") &&
 	      !source_ip_private("172.32.0.1") && !source_ip_private("2606:2800::1"),

@@ -47,8 +47,7 @@ if m and #m <= 32 and #f <= 32 and #id <= 64 and
 end
 
 -- A miss, or not an image URL: the responder makes the output, or answers
--- 400 with the reason (or handles what a later version adds, such as
--- POST /{model}/{field}/{id}).
+-- 400 with the reason; it also handles POST /{model}/{field}/{id}.
 -- The query string goes along: lighttpd takes QUERY_STRING from the URI
 -- it restarts with, and the responder reads it (GET /status?format=html).
 local query = attr["uri.query"]

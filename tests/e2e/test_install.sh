@@ -78,6 +78,12 @@ expect "make install DESTDIR=... PREFIX=/usr exits 0" "$?" 0
 
 expect "bin/image-server installed 0755" "$(mode "$BIN")" 755
 expect "image-server.8 installed 0644" "$(mode "$MAN/man8/image-server.8")" 644
+expect "bin/images installed 0755, images.1 0644" \
+	"$(mode "$DEST/usr/bin/images") $(mode "$MAN/man1/images.1")" "755 644"
+cmp -s bin/images "$DEST/usr/bin/images" && pass "installed images is bin/images" ||
+	fail "installed images is bin/images" "contents differ"
+"$DEST/usr/bin/images" -h >/dev/null 2>&1
+expect "installed images runs (-h exits 0)" "$?" 0
 expect "image-server.conf.5 installed 0644" "$(mode "$MAN/man5/image-server.conf.5")" 644
 cmp -s bin/image-server "$BIN" && pass "installed binary is bin/image-server" ||
 	fail "installed binary is bin/image-server" "contents differ"
@@ -98,7 +104,7 @@ done
 expect "examples: same contents, 0755 for the wrapper, 0644 otherwise" "${bad:-none}" none
 got=$(cd "$DEST" && find . -type f | sed 's|^\./||' | grep -v '^usr/share/doc/image-server/examples/' | sort | tr '\n' ' ')
 expect "nothing else installed" "$got" \
-	"usr/bin/image-server usr/share/man/man5/image-server.conf.5 usr/share/man/man8/image-server.8 "
+	"usr/bin/image-server usr/bin/images usr/share/man/man1/images.1 usr/share/man/man5/image-server.conf.5 usr/share/man/man8/image-server.8 "
 
 # --- man pages --------------------------------------------------------------
 
@@ -106,8 +112,9 @@ expect "nothing else installed" "$got" \
 # are not installed, and through a mandoc.db that may be out of date: those
 # two notes are filtered out. Anything else it says is a finding.
 if need mandoc mandoc; then
-	lint=$(mandoc -Tlint "$MAN/man8/image-server.8" "$MAN/man5/image-server.conf.5" 2>&1 |
-		grep -v -E 'referenced manual not found: Xr image-server(\.conf)? [58]( |$)' |
+	lint=$(mandoc -Tlint "$MAN/man8/image-server.8" "$MAN/man5/image-server.conf.5" \
+		"$MAN/man1/images.1" 2>&1 |
+		grep -v -E 'referenced manual not found: Xr (image-server(\.conf)?|images) [158]( |$)' |
 		grep -v 'outdated mandoc.db lacks')
 	expect "mandoc -Tlint on the installed pages is silent" "$lint" ""
 else

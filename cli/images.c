@@ -1,0 +1,129 @@
+/*
+ * images.c - images(1): make the outputs of a range of ids ahead of the
+ * requests, or (images fetch) download their originals into the store.
+ * Start-up and dispatch; the work is in range.c and fetch.c.
+ *
+ * Exit status: 0 done; 1 something failed (missing originals are not
+ * failures); 2 bad flags or a start-up failure; 128 + signal when
+ * SIGINT or SIGTERM stopped it before the end.
+ */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "conf.h"
+#include "fetch.h"
+#include "image.h"
+#include "log.h"
+#include "output.h"
+#include "range.h"
+#include "signals.h"
+#include "stats.h"
+
+/* Logging and statsd as the configuration says; a tool is quieter than
+ * the responder: warnings and errors unless -log_level says otherwise. */
+static void apply_conf(const char *prog, const struct conf *c)
+{
+	enum log_level level = LOG_WARN;
+	struct err e;
+
+	if (strcmp(c->log, "syslog") == 0)
+		log_use_syslog();
+	if (c->log_level[0] != '\0')
+		(void)log_level_parse(c->log_level, &level);
+	log_set_level(level);
+	if (stats_configure(c->statsd, c->statsd_prefix, &e) < 0)
+		fprintf(stderr, "%s: %s; statsd events are not sent\n", prog, e.msg);
+}
+
+/* Which formats MagickCore can encode here, as a mask of 1 << format. */
+static unsigned formats_available(void)
+{
+	unsigned m = 0;
+
+	for (int f = 0; f < URL_FMT_COUNT; f++)
+		if (image_format_available((enum url_format)f))
+			m |= 1u << f;
+	return m;
+}
+
+static int run_images(const char *argv0, const struct cli_args *a,
+		      struct conf *c)
+{
+	struct output_env *env = NULL;
+	struct err e;
+	int rc = 2;
+
+	/* As the responder: the cores shared out between the workers. */
+	if (c->magick_threads == 0) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		c->magick_threads = cores > a->concurrency
+					    ? (int)(cores / a->concurrency) : 1;
+	}
+	if (image_global_init(argv0, c->magick_threads, (unsigned)c->max_side,
+			      &e) < 0) {
+		fprintf(stderr, "images: %s\n", e.msg);
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		fprintf(stderr, "images: curl_global_init failed\n");
+	else if (image_check_color(c->background, &e) < 0 ||
+		 args_check_outputs(a, c, formats_available(), &e) < 0 ||
+		 (env = output_env_new(c, &e)) == NULL)
+		fprintf(stderr, "images: %s\n", e.msg);
+	else
+		rc = range_run(a, c, env);
+	output_env_free(env);
+	curl_global_cleanup();
+	image_global_release();
+	return rc;
+}
+
+static int run_fetch(const struct conf *c, const struct cli_args *a)
+{
+	int rc;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "images fetch: curl_global_init failed\n");
+		return 2;
+	}
+	rc = fetch_run(a, c);
+	curl_global_cleanup();
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_args a;
+	struct conf c;
+	struct err e;
+	int rc;
+
+	/* Before any thread starts: they all inherit the blocked signals. */
+	signals_init();
+	if (args_parse(&a, argc, argv, &e) < 0) {
+		fprintf(stderr, "%s: %s (-h lists the flags)\n", args_prog(&a),
+			e.msg);
+		rc = 2;
+		goto out;
+	}
+	if (a.help) {
+		args_usage(stdout, a.fetch);
+		rc = 0;
+		goto out;
+	}
+	rc = conf_load(&c, a.conf_argc, a.conf_argv, &e);
+	if (rc != 0) {
+		fprintf(stderr, "%s: %s\n", args_prog(&a),
+			rc < 0 ? e.msg : "-h: not expected here");
+		rc = 2;
+		goto out;
+	}
+	apply_conf(args_prog(&a), &c);
+	rc = a.fetch ? run_fetch(&c, &a) : run_images(argv[0], &a, &c);
+out:
+	args_release(&a);
+	return rc;
+}
