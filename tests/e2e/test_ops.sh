@@ -170,3 +170,42 @@ for _ in $(seq 100); do kill -0 "$third" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$third" 2>/dev/null && fail "last copy stops on SIGTERM" "still running" ||
 	pass "last copy stops on SIGTERM"
 expect "pid file removed by the last copy" "$([ -e "$STACK_DIR/image-server.pid" ] && echo present || echo gone)" gone
+
+# --- -log syslog: lines reach /dev/log ---------------------------------------
+# In a private mount namespace, /dev is a tmpfs of our own (with the few
+# devices a process needs), so a listener can own /dev/log there without
+# touching the host's.
+cat >"$OUT/syslog.sh" <<'SH'
+set -e
+out=$1 bin=$2
+mkdir -p "$out/olddev"
+mount --bind /dev "$out/olddev"
+mount -t tmpfs tmpfs /dev
+for n in null zero random urandom; do
+	touch "/dev/$n"
+	mount --bind "$out/olddev/$n" "/dev/$n"
+done
+ln -s /proc/self/fd /dev/fd
+perl -MIO::Socket::UNIX -MSocket -e '
+	my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => "/dev/log")
+		or die "listen /dev/log: $!";
+	$| = 1;
+	while (defined $s->recv(my $m, 4096)) { print "$m\n" }' >"$out/syslog.txt" &
+listener=$!
+for _ in $(seq 50); do [ -S /dev/log ] && break; sleep 0.1; done
+"$bin" -log syslog -socket "$out/syslog.sock" -store "$out/store" -e production \
+	2>"$out/syslog.stderr" &
+pid=$!
+sleep 1
+kill -TERM "$pid"
+wait "$pid"
+sleep 0.2
+kill "$listener"
+SH
+if unshare -m bash "$OUT/syslog.sh" "$OUT" "$STACK_BIN" 2>"$OUT/syslog.err"; then
+	expect_re "syslog: the start line, tagged" "$(cat "$OUT/syslog.txt")" 'image-server\[[0-9]+\]: image-server [0-9.]+ started'
+	expect_re "syslog: the stop line" "$(cat "$OUT/syslog.txt")" 'image-server stopped'
+	expect "syslog: nothing on stderr" "$(wc -c <"$OUT/syslog.stderr")" 0
+else
+	fail "syslog: private mount namespace" "$(head -c 300 "$OUT/syslog.err")"
+fi
