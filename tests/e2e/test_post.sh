@@ -160,6 +160,10 @@ dead=$(rcli lrange "${PREFIX}dead" 0 -1)
 expect_re "dead letters: the failed jobs with their error" "$dead" '^3 0 post/img/3/x10[01].jpg \| not_found: '
 expect "dead letters: after 3 attempts each" "$(rcli llen "${PREFIX}dead")" 2
 
+st=$(curl -s --max-time 10 "http://127.0.0.1:$PORT/status")
+expect_re "status page: queue depth, in progress and dead letters" "$st" '"queue":\{"waiting":0,"in_progress":0,"dead":2\}'
+expect_re "metrics: dead jobs" "$(curl -s --max-time 10 "http://127.0.0.1:$PORT/metrics")" 'image_server_queue_jobs\{state="dead"\} 2'
+
 # --- kill -9 with jobs in flight, restart: every job done ----------------------
 outs=$(seq -s, -f 'w%g.png' 2000 -20 1820)
 stack_stop_one() { kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
