@@ -131,6 +131,8 @@ static void *thread_main(void *arg)
 #define ENV_LISTEN_FD "IMAGE_SERVER_LISTEN_FD"
 #define ENV_PARENT "IMAGE_SERVER_PARENT"
 
+static int inherited_fd = -1; /* from a restart */
+static pid_t parent_pid;       /* the process a restarted copy replaces */
 static int g_argc;
 static char **g_argv;
 static char self[4096]; /* this program's path, for restarts */
@@ -234,7 +236,12 @@ static void restart(int listen_fd)
 
 	/* Everything the child needs is made before fork: between fork and
 	 * exec a threaded process may only make async-signal-safe calls. */
-	snprintf(fd, sizeof(fd), "%s=%d", ENV_LISTEN_FD, listen_fd);
+	/* The child keeps the listening socket (as fd 0 under spawn-fcgi, as
+	 * fd 3 otherwise) and nothing else: kept connections, Redis and curl
+	 * sockets of ours must not live on in it. */
+	int keep = listen_fd == 0 ? 0 : 3;
+
+	snprintf(fd, sizeof(fd), "%s=%d", ENV_LISTEN_FD, keep);
 	snprintf(parent, sizeof(parent), "%s=%d", ENV_PARENT, (int)getpid());
 	while (environ[n] != NULL)
 		n++;
@@ -250,7 +257,11 @@ static void restart(int listen_fd)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		fcntl(listen_fd, F_SETFD, 0); /* the socket must survive exec */
+		if (listen_fd != keep)
+			dup2(listen_fd, keep); /* dup2 clears close-on-exec */
+		else
+			fcntl(keep, F_SETFD, 0);
+		close_range(keep == 0 ? 3 : 4, ~0U, 0); /* 1 and 2: the log */
 		execve(self, g_argv, envp);
 		(void)!write(2, failed, sizeof(failed) - 1);
 		_exit(127);
@@ -266,14 +277,10 @@ static void restart(int listen_fd)
 /* The listening socket: inherited from a restart, -socket, or fd 0. */
 static int open_listener(const struct conf *c)
 {
-	const char *inherited = getenv(ENV_LISTEN_FD);
 	int fd = 0;
 
-	if (inherited != NULL) {
-		fd = atoi(inherited);
-		unsetenv(ENV_LISTEN_FD);
-		return fd;
-	}
+	if (inherited_fd >= 0)
+		return inherited_fd;
 	if (c->socket[0] == '\0')
 		return 0;
 	fd = FCGX_OpenSocket(c->socket, 128);
@@ -379,10 +386,35 @@ int main(int argc, char **argv)
 	struct thread *ts;
 	struct job_thread *jobs = NULL;
 	int njobs = 0;
-	const char *parent;
 	sigset_t set;
 	struct err e;
 	int listen_fd, started = 0, sig, rc = 1;
+
+	/* First of all, before any library starts a thread: every thread must
+	 * block the signals that main() takes with sigwait().  A signal
+	 * ignored by whoever started us (a background job's SIGINT) would
+	 * never reach sigwait: take the defaults back first. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* What a restart hands over, read (and removed) while no other thread
+	 * can be reading the environment. */
+	if (getenv(ENV_LISTEN_FD) != NULL)
+		inherited_fd = atoi(getenv(ENV_LISTEN_FD));
+	if (getenv(ENV_PARENT) != NULL)
+		parent_pid = (pid_t)atoi(getenv(ENV_PARENT));
+	unsetenv(ENV_LISTEN_FD);
+	unsetenv(ENV_PARENT);
 
 	g_argc = argc, g_argv = argv;
 	if (realpath("/proc/self/exe", self) == NULL)
@@ -415,22 +447,7 @@ int main(int argc, char **argv)
 	if (listen_fd < 0)
 		return 2;
 
-	/* After FCGX_Init: our handlers replace libfcgi's.  A signal ignored
-	 * by whoever started us (a background job's SIGINT) would never reach
-	 * sigwait: take the defaults back first. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR2, &sa, NULL);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGCHLD);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* After FCGX_Init: our handlers replace libfcgi's. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_wake; /* no SA_RESTART: accept() returns EINTR */
 	sigaction(SIGUSR1, &sa, NULL);
@@ -479,11 +496,8 @@ int main(int argc, char **argv)
 		 conf->source[0] ? conf->source : "(none)",
 		 conf->redis[0] ? conf->redis : "(none)", conf->env);
 	/* A restarted copy: we accept now, so the old one may go. */
-	parent = getenv(ENV_PARENT);
-	if (parent != NULL) {
-		kill((pid_t)atoi(parent), SIGTERM);
-		unsetenv(ENV_PARENT);
-	}
+	if (parent_pid > 0)
+		kill(parent_pid, SIGTERM);
 
 	sig = serve_signals(&set, env, listen_fd);
 	log_info("signal %d: finishing requests in flight", sig);

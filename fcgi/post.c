@@ -132,6 +132,12 @@ static int parse_outputs(const struct handler *h, const struct conf *c,
 		struct url_request r;
 		struct err one;
 
+		int dup = 0;
+
+		for (int i = 0; i < *count; i++)
+			dup |= strcmp(files[i], t) == 0;
+		if (dup)
+			continue; /* one job per output */
 		if (*count == MAX_OUTPUTS)
 			return err_set(e, ERR_BAD_REQUEST,
 				       "outputs: at most %d entries", MAX_OUTPUTS);

@@ -340,6 +340,20 @@ int conf_check(const struct conf *c, struct err *e)
 		return err_set(e, ERR_BAD_REQUEST,
 			       "-log_level: expected debug, info, warn or error, "
 			       "got '%s'", c->log_level);
+	{
+		char list[sizeof(c->allowed_sources)], *save = NULL;
+		snprintf(list, sizeof(list), "%s", c->allowed_sources);
+		for (char *t = strtok_r(list, ", ", &save); t != NULL;
+		     t = strtok_r(NULL, ", ", &save)) {
+			/* "https://cdn.example.com" would also match
+			 * "https://cdn.example.com.evil.net/" and "...@10.0.0.1/". */
+			char *scheme = strstr(t, "://");
+			if (scheme != NULL && strchr(scheme + 3, '/') == NULL)
+				return err_set(e, ERR_BAD_REQUEST,
+					       "-allowed_sources: URL prefix '%s' must "
+					       "end its host with '/'", t);
+		}
+	}
 	if (c->statsd[0] != '\0' && strchr(c->statsd, ':') == NULL)
 		return err_set(e, ERR_BAD_REQUEST, "-statsd: expected HOST:PORT");
 	return conf_format_mask(c->formats, NULL, e) < 0 ? -1 : 0;

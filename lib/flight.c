@@ -75,10 +75,10 @@ int flight_begin(struct flight *f, const char *key, int timeout_s,
 	if (x == NULL) {
 		x = calloc(1, sizeof(*x));
 		if (x == NULL || (x->key = strdup(key)) == NULL) {
-			/* Out of memory: lead without telling anyone. */
 			free(x);
 			pthread_mutex_unlock(&f->mu);
-			return 1;
+			err_set(result, ERR_BUSY, "out of memory");
+			return -1;
 		}
 		x->refs = 1;
 		x->next = f->list;

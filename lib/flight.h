@@ -21,7 +21,7 @@ void flight_free(struct flight *f); /* NULL is a no-op; no flights left */
  * flight_end() when done.  Returns 0 when another thread led it and has
  * finished: *result then holds its outcome (ERR_NONE on success).
  * Returns -1 with ERR_BUSY when the leader did not finish within
- * timeout_s seconds.
+ * timeout_s seconds, or memory ran out.
  */
 int flight_begin(struct flight *f, const char *key, int timeout_s,
 		 struct err *result);

@@ -43,6 +43,15 @@ int log_level_parse(const char *name, enum log_level *level)
 	return -1;
 }
 
+/* Messages carry strangers' bytes (paths, query values): no control
+ * character may forge a line of its own. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	char line[2048];
@@ -57,6 +66,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(line, sizeof(line), fmt, ap);
 		va_end(ap);
+		sanitize(line);
 		log_syslog_write((int)level, line);
 		return;
 	}
@@ -67,6 +77,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
+	sanitize(line + n);
 	/* One fputs of a whole line under stdio's lock: no interleaving. */
 	flockfile(stderr);
 	fputs(line, stderr);

@@ -428,6 +428,15 @@ int output_put_original(struct output_worker *w, const char *model,
 		return -1;
 	snprintf(image, sizeof(image), "%s/%s/%s", model, field, id);
 	buf_init(&old);
+	/* Written only if no original is there, atomically with respect to a
+	 * concurrent POST or a GET fetching it from the source. */
+	rc = store_write_new(path, data, len, e);
+	if (rc <= 0) {
+		if (rc == 0)
+			(void)registry_add(w->redis, image, STORE_ORIGINAL);
+		goto out;
+	}
+	rc = -1; /* one was there: the same bytes, or a conflict */
 	if (store_read(path, SIZE_MAX - 1, &old, NULL) == 0) {
 		if (sha256_hex(old.data, old.len, old_hash) == 0 &&
 		    strcmp(old_hash, info->sha256) == 0) {
@@ -440,12 +449,9 @@ int output_put_original(struct output_worker *w, const char *model,
 				"original never changes",
 				image);
 		}
-		goto out;
+	} else {
+		err_set(e, ERR_INTERNAL, "cannot read back %s", path);
 	}
-	if (store_write_atomic(path, data, len, e) < 0)
-		goto out;
-	(void)registry_add(w->redis, image, STORE_ORIGINAL);
-	rc = 0;
 out:
 	buf_release(&old);
 	return rc;

@@ -93,6 +93,12 @@ void queue_done(struct registry_conn *c, const char *worker,
 	drop(registry_command(c, "LREM %s 1 %s", processing, job->raw));
 }
 
+/* Takes a job out of a processing list and files what follows of it, in
+ * one step: a job is never both lost and never twice. */
+static const char move_lua[] =
+	"redis.call('lrem',KEYS[1],1,ARGV[1]) "
+	"return redis.call('lpush',KEYS[2],ARGV[2])";
+
 void queue_fail(struct registry_conn *c, const char *worker,
 		const struct queue_job *job, const struct err *why,
 		int max_attempts)
@@ -102,79 +108,77 @@ void queue_fail(struct registry_conn *c, const char *worker,
 	registry_key(c, processing, sizeof(processing), "processing", worker);
 	plain_key(c, queue, sizeof(queue), "queue");
 	plain_key(c, dead, sizeof(dead), "dead");
-	if (job->attempts + 1 < max_attempts) {
+	/* Errors that no retry can mend (a bad name, no original, not an
+	 * image) go to the dead letters at once. */
+	int permanent = why->code == ERR_BAD_REQUEST || why->code == ERR_NOT_FOUND ||
+			why->code == ERR_UNPROCESSABLE || why->code == ERR_FORMAT ||
+			why->code == ERR_TOO_LARGE || why->code == ERR_FORBIDDEN;
+
+	if (!permanent && job->attempts + 1 < max_attempts) {
 		/* Retried after the jobs queued meanwhile: at the far end
 		 * (jobs are taken from the right). */
 		snprintf(next, sizeof(next), "%d %d %s", job->attempts + 1,
 			 job->force, job->name);
-		drop(registry_command(c, "LPUSH %s %s", queue, next));
+		drop(registry_command(c, "EVAL %s 2 %s %s %s %s", move_lua,
+				      processing, queue, job->raw, next));
 	} else {
 		snprintf(next, sizeof(next), "%d %d %s | %s: %s", job->attempts + 1,
 			 job->force, job->name, err_name(why->code), why->msg);
-		drop(registry_command(c, "LPUSH %s %s", dead, next));
-		log_error("queue: %s failed %d times, moved to %s: %s", job->name,
-			  job->attempts + 1, dead, why->msg);
+		drop(registry_command(c, "EVAL %s 2 %s %s %s %s", move_lua,
+				      processing, dead, job->raw, next));
+		log_error("queue: %s failed (attempt %d), moved to %s: %s",
+			  job->name, job->attempts + 1, dead, why->msg);
 	}
-	drop(registry_command(c, "LREM %s 1 %s", processing, job->raw));
 }
 
 void queue_heartbeat(struct registry_conn *c, const char *worker, int ttl_ms)
 {
-	char key[512];
+	char key[512], workers[256];
 
 	registry_key(c, key, sizeof(key), "worker", worker);
+	plain_key(c, workers, sizeof(workers), "workers");
 	drop(registry_command(c, "SET %s 1 PX %d", key, ttl_ms));
+	drop(registry_command(c, "SADD %s %s", workers, worker));
 }
 
-/* Moves every job of one dead worker's list back to the queue. */
-static long requeue(struct registry_conn *c, const char *list,
-		    const char *queue)
-{
-	long n = 0;
-
-	for (;;) {
-		redisReply *rep = registry_command(c, "LMOVE %s %s RIGHT RIGHT",
-						   list, queue);
-		int moved = rep != NULL && rep->type == REDIS_REPLY_STRING;
-
-		drop(rep);
-		if (!moved)
-			return n;
-		n++;
-	}
-}
+/* For one worker: if its heartbeat is gone, every job of its processing
+ * list goes back to the queue (taken next) and it leaves the set; in one
+ * step, so a worker that comes back meanwhile is never robbed. */
+static const char recover_lua[] =
+	"if redis.call('exists',KEYS[1]) == 1 then return -1 end "
+	"local n = 0 "
+	"while redis.call('lmove',KEYS[2],KEYS[3],'RIGHT','RIGHT') do n = n + 1 end "
+	"redis.call('srem',KEYS[4],ARGV[1]) "
+	"return n";
 
 long queue_recover(struct registry_conn *c)
 {
-	char pattern[256], queue[256], beat[512];
-	size_t plen;
+	char workers[256], queue[256], beat[512], list[512];
+	redisReply *members;
 	long moved = 0;
-	redisReply *keys;
 
-	registry_key(c, pattern, sizeof(pattern), "processing", "*");
+	plain_key(c, workers, sizeof(workers), "workers");
 	plain_key(c, queue, sizeof(queue), "queue");
-	plen = strlen(pattern) - 1; /* without the '*' */
-	/* Few keys (one per worker thread): KEYS on that pattern is cheap. */
-	keys = registry_command(c, "KEYS %s", pattern);
-	if (keys == NULL)
+	members = registry_command(c, "SMEMBERS %s", workers);
+	if (members == NULL)
 		return -1;
-	for (size_t i = 0; keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++) {
-		const char *list = keys->element[i]->str;
-		redisReply *alive;
+	for (size_t i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements; i++) {
+		const char *w = members->element[i]->str;
+		redisReply *rep;
 
-		registry_key(c, beat, sizeof(beat), "worker", list + plen);
-		alive = registry_command(c, "EXISTS %s", beat);
-		if (alive != NULL && alive->type == REDIS_REPLY_INTEGER &&
-		    alive->integer == 0) {
-			long n = requeue(c, list, queue);
-			if (n > 0)
-				log_warn("queue: worker %s is gone; %ld job(s) back in "
-					 "the queue", list + plen, n);
-			moved += n;
+		registry_key(c, beat, sizeof(beat), "worker", w);
+		registry_key(c, list, sizeof(list), "processing", w);
+		rep = registry_command(c, "EVAL %s 4 %s %s %s %s %s", recover_lua,
+				       beat, list, queue, workers, w);
+		if (rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer >= 0) {
+			if (rep->integer > 0)
+				log_warn("queue: worker %s is gone; %lld job(s) back in "
+					 "the queue", w, rep->integer);
+			moved += (long)rep->integer;
 		}
-		drop(alive);
+		drop(rep);
 	}
-	drop(keys);
+	drop(members);
 	return moved;
 }
 
@@ -191,7 +195,7 @@ static long length(struct registry_conn *c, const char *key)
 void queue_counts(struct registry_conn *c, long *waiting, long *in_progress,
 		  long *dead)
 {
-	char key[256], pattern[256];
+	char key[256], workers[256];
 	redisReply *keys;
 
 	plain_key(c, key, sizeof(key), "queue");
@@ -199,12 +203,16 @@ void queue_counts(struct registry_conn *c, long *waiting, long *in_progress,
 	plain_key(c, key, sizeof(key), "dead");
 	*dead = length(c, key);
 	*in_progress = -1;
-	registry_key(c, pattern, sizeof(pattern), "processing", "*");
-	keys = registry_command(c, "KEYS %s", pattern);
+	plain_key(c, workers, sizeof(workers), "workers");
+	keys = registry_command(c, "SMEMBERS %s", workers);
 	if (keys != NULL && keys->type == REDIS_REPLY_ARRAY) {
 		*in_progress = 0;
 		for (size_t i = 0; i < keys->elements; i++) {
-			long n = length(c, keys->element[i]->str);
+			char list[512];
+			long n;
+			registry_key(c, list, sizeof(list), "processing",
+				     keys->element[i]->str);
+			n = length(c, list);
 			*in_progress += n > 0 ? n : 0;
 		}
 	}

@@ -6,6 +6,7 @@
  *   {prefix}processing:{worker}  LIST of the job a worker has in hand
  *   {prefix}worker:{worker}      STRING heartbeat; expires when the worker
  *                                stops renewing it (it died)
+ *   {prefix}workers              SET of the workers that have heartbeats
  *   {prefix}dead                 LIST of jobs that failed -job_attempts
  *                                times, each with its last error
  * A job is "ATTEMPTS FORCE model/field/id/file", e.g. "0 0
@@ -46,7 +47,8 @@ void queue_done(struct registry_conn *c, const char *worker,
 		const struct queue_job *job);
 
 /* The job failed with *why: back to the queue with one more attempt, or,
- * after max_attempts, to the dead-letter list with the error. */
+ * after max_attempts or for an error no retry mends (4xx), to the
+ * dead-letter list with the error. */
 void queue_fail(struct registry_conn *c, const char *worker,
 		const struct queue_job *job, const struct err *why,
 		int max_attempts);

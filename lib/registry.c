@@ -120,11 +120,10 @@ static redisContext *dial(const struct conf *cf, struct timeval tv)
 }
 
 /* Runs a command on a fresh connection's setup; 0 if it answered OK. */
-static int setup_cmd(redisContext *ctx, redisReply *rep)
+static int setup_cmd(redisReply *rep)
 {
 	int ok = rep != NULL && rep->type != REDIS_REPLY_ERROR;
 
-	(void)ctx;
 	if (rep != NULL)
 		freeReplyObject(rep);
 	return ok ? 0 : -1;
@@ -150,10 +149,10 @@ static redisContext *conn(struct registry_conn *c)
 	}
 	redisSetTimeout(c->ctx, tv);
 	if ((cf->redis_password[0] &&
-	     setup_cmd(c->ctx, redisCommand(c->ctx, "AUTH %s",
+	     setup_cmd(redisCommand(c->ctx, "AUTH %s",
 					    cf->redis_password)) < 0) ||
 	    (cf->redis_db != 0 &&
-	     setup_cmd(c->ctx, redisCommand(c->ctx, "SELECT %d",
+	     setup_cmd(redisCommand(c->ctx, "SELECT %d",
 					    cf->redis_db)) < 0)) {
 		drop(c, "AUTH or SELECT refused");
 		return NULL;
@@ -186,16 +185,15 @@ static redisReply *vcommand(struct registry_conn *c, const char *fmt,
 		va_end(ap);
 		if (rep != NULL)
 			break;
-		if (!stale) {
+		/* Resend only when the connection was found closed: after a
+		 * timeout the command may have run, and a SET NX or an LMOVE
+		 * must not run twice. */
+		if (!stale || ctx->err != REDIS_ERR_EOF) {
 			drop(c, ctx->errstr[0] ? ctx->errstr : "no reply");
 			return NULL;
 		}
 		redisFree(c->ctx);
 		c->ctx = NULL;
-	}
-	if (rep == NULL) {
-		drop(c, "no reply");
-		return NULL;
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {
 		log_error("redis: %s", rep->str);

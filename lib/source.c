@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,22 +127,46 @@ struct guard {
 	char refused[160]; /* why a connection was refused */
 };
 
-/* Called by libcurl once connected, before each request, redirects too. */
+/* 1 if the guard lets ip be reached for the transfer's current URL. */
+static int guard_allows(struct guard *g, const char *ip)
+{
+	char *url = NULL;
+
+	if (g->opts->allow_private || !source_ip_private(ip))
+		return 1;
+	curl_easy_getinfo(g->curl, CURLINFO_EFFECTIVE_URL, &url);
+	if (url != NULL && allowed_url(g->opts->allowed, url))
+		return 1;
+	snprintf(g->refused, sizeof(g->refused),
+		 "source address %s is not public (see -allowed_sources)", ip);
+	return 0;
+}
+
+/* Before a socket is made: a private address is never even connected to,
+ * so the answers cannot map which private ports are open. */
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
+				    struct curl_sockaddr *a)
+{
+	char ip[INET6_ADDRSTRLEN] = "";
+
+	(void)purpose;
+	if (a->family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&a->addr)->sin_addr, ip,
+			  sizeof(ip));
+	else if (a->family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a->addr)->sin6_addr,
+			  ip, sizeof(ip));
+	if (!guard_allows(arg, ip))
+		return CURL_SOCKET_BAD;
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* Before each request, redirects and reused connections too. */
 static int on_connected(void *arg, char *ip, char *local_ip, int port,
 			int local_port)
 {
-	struct guard *g = arg;
-	char *url = NULL;
-
 	(void)local_ip, (void)port, (void)local_port;
-	if (g->opts->allow_private || !source_ip_private(ip))
-		return CURL_PREREQFUNC_OK;
-	curl_easy_getinfo(g->curl, CURLINFO_EFFECTIVE_URL, &url);
-	if (url != NULL && allowed_url(g->opts->allowed, url))
-		return CURL_PREREQFUNC_OK;
-	snprintf(g->refused, sizeof(g->refused),
-		 "source address %s is not public (see -allowed_sources)", ip);
-	return CURL_PREREQFUNC_ABORT;
+	return guard_allows(arg, ip) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
 struct sink {
@@ -204,8 +230,17 @@ static int fetch_http(struct source *s, const struct source_opts *o,
 	curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, &k);
 	if (o->guard) {
 		g.curl = s->curl;
-		curl_easy_setopt(s->curl, CURLOPT_PREREQFUNCTION, on_connected);
-		curl_easy_setopt(s->curl, CURLOPT_PREREQDATA, &g);
+		/* Fail closed: without these the guard would be off. The
+		 * environment's proxy would make the guard judge the proxy. */
+		if (curl_easy_setopt(s->curl, CURLOPT_PROXY, "") != CURLE_OK ||
+		    curl_easy_setopt(s->curl, CURLOPT_OPENSOCKETFUNCTION,
+				     on_open_socket) != CURLE_OK ||
+		    curl_easy_setopt(s->curl, CURLOPT_OPENSOCKETDATA, &g) != CURLE_OK ||
+		    curl_easy_setopt(s->curl, CURLOPT_PREREQFUNCTION,
+				     on_connected) != CURLE_OK ||
+		    curl_easy_setopt(s->curl, CURLOPT_PREREQDATA, &g) != CURLE_OK)
+			return err_set(e, ERR_INTERNAL,
+				       "this libcurl cannot guard source URLs");
 	}
 
 	rc = curl_easy_perform(s->curl);

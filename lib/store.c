@@ -85,19 +85,22 @@ static int fsync_parent(const char *path)
 	return rc;
 }
 
-int store_write_atomic(const char *path, const void *data, size_t len,
-		       struct err *e)
+/*
+ * Writes, fsyncs and closes a temporary file beside path; its name goes
+ * into tmp.  Returns 0, or -1 with nothing left behind.
+ */
+static int write_tmp(const char *path, const void *data, size_t len,
+		     char *tmp, size_t size, struct err *e)
 {
-	char tmp[4096];
 	const char *slash = strrchr(path, '/');
 	const unsigned char *p = data;
 	int fd, n, saved;
 
 	if (slash == NULL)
 		return err_set(e, ERR_INTERNAL, "store: not a path: %s", path);
-	n = snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmp.XXXXXX",
-		     (int)(slash - path), path, slash + 1);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
+	n = snprintf(tmp, size, "%.*s/.%s.tmp.XXXXXX", (int)(slash - path), path,
+		     slash + 1);
+	if (n < 0 || (size_t)n >= size)
 		return err_set(e, ERR_INTERNAL, "store path too long");
 	if (make_parents(path, e) < 0)
 		return -1;
@@ -122,23 +125,49 @@ int store_write_atomic(const char *path, const void *data, size_t len,
 	}
 	if (close(fd) < 0) {
 		saved = errno;
-		fd = -1;
-		goto fail;
+		unlink(tmp);
+		return io_error(e, saved, "write", path);
 	}
-	fd = -1;
+	return 0;
+fail:
+	close(fd);
+	unlink(tmp);
+	return io_error(e, saved, "write", path);
+}
+
+int store_write_atomic(const char *path, const void *data, size_t len,
+		       struct err *e)
+{
+	char tmp[4096];
+
+	if (write_tmp(path, data, len, tmp, sizeof(tmp), e) < 0)
+		return -1;
 	if (rename(tmp, path) < 0) {
-		saved = errno;
-		goto fail;
+		int saved = errno;
+		unlink(tmp);
+		return io_error(e, saved, "rename", path);
 	}
 	/* Make the rename itself durable before anyone is told the file exists. */
 	(void)fsync_parent(path);
 	return 0;
+}
 
-fail:
-	if (fd >= 0)
-		close(fd);
+int store_write_new(const char *path, const void *data, size_t len,
+		    struct err *e)
+{
+	char tmp[4096];
+	int rc = 0;
+
+	if (write_tmp(path, data, len, tmp, sizeof(tmp), e) < 0)
+		return -1;
+	/* link() never replaces: of two writers, exactly one wins. */
+	if (link(tmp, path) < 0) {
+		rc = errno == EEXIST ? 1 : io_error(e, errno, "link", path);
+	}
 	unlink(tmp);
-	return io_error(e, saved, "write", path);
+	if (rc == 0)
+		(void)fsync_parent(path);
+	return rc;
 }
 
 int store_read(const char *path, size_t max, struct buf *out, struct err *e)
@@ -172,7 +201,8 @@ int store_read(const char *path, size_t max, struct buf *out, struct err *e)
 	}
 	for (;;) {
 		ssize_t r;
-		if (buf_reserve(out, 65536) < 0) {
+		/* Room was made for the whole file: grow only if it grew. */
+		if (out->cap - out->len - 1 == 0 && buf_reserve(out, 65536) < 0) {
 			err_set(e, ERR_INTERNAL, "out of memory reading %s", path);
 			goto out;
 		}

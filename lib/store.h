@@ -46,6 +46,14 @@ int store_write_atomic(const char *path, const void *data, size_t len,
 		       struct err *e);
 
 /*
+ * As store_write_atomic(), but never replaces a file: returns 0 when data
+ * was written, 1 when a file was at path already (nothing written), -1 on
+ * error.  Of several writers at once, exactly one writes.
+ */
+int store_write_new(const char *path, const void *data, size_t len,
+		    struct err *e);
+
+/*
  * Reads the whole file at path into out (appending).  Returns 0, or -1 with
  * ERR_NOT_FOUND when there is no such file, ERR_UNPROCESSABLE when it is
  * larger than max bytes, else ERR_INTERNAL.

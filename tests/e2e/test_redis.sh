@@ -147,8 +147,8 @@ expect "kill -9: no temporary file left" \
 	"$(find "$STORE" -name '.*' -type f | wc -l)" 0
 
 # --- exactly the documented keys ---------------------------------------
-others=$(rcli --scan --pattern '*' | grep -v -E "^${PREFIX}(outputs|error|worker):" | tr '\n' ' ')
-expect "keys: only ${PREFIX}outputs:*, ${PREFIX}error:* and ${PREFIX}worker:*" "$others" ""
+others=$(rcli --scan --pattern '*' | grep -v -E "^${PREFIX}((outputs|error|worker):|workers$)" | tr '\n' ' ')
+expect "keys: only ${PREFIX}outputs:*, ${PREFIX}error:*, ${PREFIX}worker:* and ${PREFIX}workers" "$others" ""
 beats=$(rcli --scan --pattern "${PREFIX}worker:*" | while read -r k; do
 	[ "$(rcli type "$k")" = string ] && [ "$(rcli pttl "$k")" -gt 0 ] && echo ok || echo bad; done | sort -u)
 expect "keys: worker:* are heartbeats that expire" "$beats" ok
