@@ -50,7 +50,7 @@ _stack_add $! "lying origin"
 
 # Short timeouts: a dead worker's heartbeat lasts their sum + 10 s.
 common=(-store "$STORE" -redis "127.0.0.1:$RPORT" -source_timeout 2
-	-connect_timeout 1 -wait_timeout 3 -image_timeout 5
+	-connect_timeout 1 -wait_timeout 3 -image_timeout 20
 	-max_source_bytes 3000000 -e development)
 stack_responder p "${common[@]}" -queue_workers 2 \
 	-allowed_sources "http://127.0.0.1:$OPORT/,http://127.0.0.1:$LPORT/" || exit 1
@@ -176,7 +176,9 @@ left=$(( $(rcli llen "${PREFIX}queue") + $(rcli --scan --pattern "${PREFIX}proce
 expect_re "kill -9: jobs left in Redis ($left)" "$left" '^([1-9]|10)$'
 stack_responder p2 "${common[@]}" -queue_workers 2 || exit 1
 done_all=no
-for _ in $(seq 600); do
+# The dead worker's heartbeat lasts 36 s here; then ten slow jobs (slower
+# still under a sanitizer).
+for _ in $(seq 1500); do
 	n=0
 	for w in $(seq 2000 -20 1820); do [ -s "$(stored big "w$w.png")" ] && n=$((n + 1)); done
 	if [ "$n" -eq 10 ] && [ "$(rcli llen "${PREFIX}queue")" = 0 ] &&
