@@ -6,6 +6,7 @@
 #   make install          bin, man pages, deploy examples (PREFIX, DESTDIR)
 #   make fuzz             libFuzzer on the URL parser and the sniffer
 #   make soak             two minutes of mixed load through nginx
+#   make bench            against plain nginx, sharp and image_filter
 #   make SANITIZER=address|undefined|thread ...
 
 PREFIX  ?= /usr/local
@@ -33,7 +34,7 @@ FCGI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fcgi/*.c))
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all test unit e2e run deps clean soak
+.PHONY: all test unit e2e run deps clean soak bench
 all: bin/image-server $(if $(CLI_OBJ),bin/images)
 
 # Everything is rebuilt when the flags change (say, SANITIZER=address
@@ -100,6 +101,14 @@ fuzz:
 # A bounded soak through nginx (not in `make test`): SOAK_SECONDS, SOAK_CONNS.
 soak: deps all
 	@bash tests/bench/soak.sh $(or $(SOAK_SECONDS),120) $(or $(SOAK_CONNS),64)
+
+# image-server against plain nginx, sharp and nginx's image_filter on this
+# machine (not in `make test`; about 3.5 minutes on 2 cores): hits, misses,
+# latency, peak RSS, a 64-request herd and a PSNR check of our outputs;
+# prints a markdown table (also in tests/out/bench/bench.md). BENCH_SECONDS
+# (5 per run), BENCH_ROUNDS (3), BENCH_THREADS, BENCH_PERF=1 (perf profile).
+bench: deps all
+	@bash tests/bench/bench.sh
 
 clean:
 	rm -rf $(BUILD) bin build-fuzz

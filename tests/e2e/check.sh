@@ -29,8 +29,13 @@ expect_re() {
 
 # The EXIT trap: an explicit exit, since a trap's last status is not the
 # script's.
-check_finish() {
+check_finish() { # [RC]: the script's exit status, when called from a wrapper
+	local rc=${1:-$?}
 	stack_stop
+	# An exit before the end (a server that did not start) is a failure.
+	if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+		fail "ran to the end" "exit status $rc"
+	fi
 	echo "$NAME: $passed passed, $failed failed"
 	[ "$failed" -eq 0 ] && exit 0
 	exit 1

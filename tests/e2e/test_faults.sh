@@ -33,6 +33,7 @@ bg_pids=()
 # Stop the servers (they may hold the tmpfs), unmount it, stop any curl of
 # ours still running, then report.
 finish() {
+	local rc=$?
 	local p
 	for p in "${bg_pids[@]}"; do
 		kill "$p" 2>/dev/null
@@ -46,7 +47,7 @@ finish() {
 			fail "cleanup: unmount the tmpfs $FULL" "umount failed"
 		fi
 	fi
-	check_finish
+	check_finish "$rc"
 }
 trap finish EXIT
 trap 'fail "run to the end" "interrupted"; exit 1' INT TERM
