@@ -38,17 +38,6 @@ static void apply_conf(const char *prog, const struct conf *c)
 		fprintf(stderr, "%s: %s; statsd events are not sent\n", prog, e.msg);
 }
 
-/* Which formats MagickCore can encode here, as a mask of 1 << format. */
-static unsigned formats_available(void)
-{
-	unsigned m = 0;
-
-	for (int f = 0; f < URL_FMT_COUNT; f++)
-		if (image_format_available((enum url_format)f))
-			m |= 1u << f;
-	return m;
-}
-
 static int run_images(const char *argv0, const struct cli_args *a,
 		      struct conf *c)
 {
@@ -70,7 +59,7 @@ static int run_images(const char *argv0, const struct cli_args *a,
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		fprintf(stderr, "images: curl_global_init failed\n");
 	else if (image_check_color(c->background, &e) < 0 ||
-		 args_check_outputs(a, c, formats_available(), &e) < 0 ||
+		 args_check_outputs(a, c, image_formats_available(), &e) < 0 ||
 		 (env = output_env_new(c, &e)) == NULL)
 		fprintf(stderr, "images: %s\n", e.msg);
 	else

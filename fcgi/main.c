@@ -144,17 +144,6 @@ struct conf_node {
 };
 static struct conf_node *confs;
 
-/* Which formats MagickCore can encode here. */
-static unsigned formats_available(void)
-{
-	unsigned m = 0;
-
-	for (int f = 0; f < URL_FMT_COUNT; f++)
-		if (image_format_available((enum url_format)f))
-			m |= 1u << f;
-	return m;
-}
-
 /* Loads the configuration from -config and the flags; NULL on error. */
 static struct conf *load_conf(struct err *e)
 {
@@ -434,7 +423,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	server.env = env;
-	server.formats_available = formats_available();
+	server.formats_available = image_formats_available();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		log_error("curl_global_init failed");
 		return 2;

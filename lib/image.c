@@ -84,6 +84,16 @@ int image_format_available(enum url_format f)
 	return ok;
 }
 
+unsigned image_formats_available(void)
+{
+	unsigned m = 0;
+
+	for (int f = 0; f < URL_FMT_COUNT; f++)
+		if (image_format_available((enum url_format)f))
+			m |= 1u << f;
+	return m;
+}
+
 int image_check_color(const char *name, struct err *e)
 {
 	ExceptionInfo *exc = AcquireExceptionInfo();

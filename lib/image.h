@@ -52,6 +52,9 @@ void image_global_release(void);
 /* Returns 1 if MagickCore can encode format f here, else 0. */
 int image_format_available(enum url_format f);
 
+/* The formats MagickCore can encode here, as a mask of 1 << format. */
+unsigned image_formats_available(void);
+
 /* Returns 0 if name is a colour MagickCore knows, else -1 with a message. */
 int image_check_color(const char *name, struct err *e);
 

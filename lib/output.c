@@ -292,6 +292,20 @@ static int produce(struct output_worker *w, const struct target *t,
 		       name);
 }
 
+/* Runs a fetch from the source, counted for /status and statsd. */
+static int counted(int rc, double start)
+{
+	if (rc < 0) {
+		stats_add(STAT_UNAVAILABLE, 1);
+		stats_event("original_unavailable");
+		return -1;
+	}
+	stats_add(STAT_DOWNLOADED, 1);
+	stats_event("original_downloaded");
+	stats_timing("original_download_time", stats_now_ms() - start);
+	return 0;
+}
+
 static int fetch_original(struct output_worker *w, const void *arg,
 			  struct buf *out, struct err *e)
 {
@@ -304,14 +318,8 @@ static int fetch_original(struct output_worker *w, const void *arg,
 	rc = source_fetch(w->source, &w->source_opts, r->model, r->field, r->id,
 			  out, e);
 	stats_gauge(GAUGE_DOWNLOADING, -1);
-	if (rc < 0) {
-		stats_add(STAT_UNAVAILABLE, 1);
-		stats_event("original_unavailable");
+	if (counted(rc, start) < 0)
 		return -1;
-	}
-	stats_add(STAT_DOWNLOADED, 1);
-	stats_event("original_downloaded");
-	stats_timing("original_download_time", stats_now_ms() - start);
 	/* Only an image that passes the checks is kept: a bad one would be
 	 * refused again on every request anyway. */
 	if (image_check_original(out->data, out->len, &w->limits, &si, e) < 0)
@@ -472,13 +480,5 @@ int output_fetch_url(struct output_worker *w, const char *url,
 	stats_gauge(GAUGE_DOWNLOADING, 1);
 	rc = source_fetch_url(w->source, &o, url, out, e);
 	stats_gauge(GAUGE_DOWNLOADING, -1);
-	if (rc < 0) {
-		stats_add(STAT_UNAVAILABLE, 1);
-		stats_event("original_unavailable");
-		return -1;
-	}
-	stats_add(STAT_DOWNLOADED, 1);
-	stats_event("original_downloaded");
-	stats_timing("original_download_time", stats_now_ms() - start);
-	return 0;
+	return counted(rc, start);
 }
