@@ -147,5 +147,58 @@ int main(void)
 	registry_free(reg);
 
 	stop_redis();
+
+	/* unix:PATH, a password and a database number. */
+	{
+		char sock[64], db_key[96];
+		pid_t pid;
+		snprintf(sock, sizeof(sock), "/tmp/test_registry.%d.sock", (int)getpid());
+		pid = fork();
+		if (pid == 0) {
+			freopen("/dev/null", "w", stdout);
+			execlp("redis-server", "redis-server", "--port", "0",
+			       "--unixsocket", sock, "--requirepass", "secret",
+			       "--save", "", "--appendonly", "no", (char *)NULL);
+			_exit(127);
+		}
+		for (int i = 0; i < 100 && access(sock, F_OK) != 0; i++)
+			usleep(50 * 1000);
+		conf_defaults(&cf);
+		snprintf(cf.redis, sizeof(cf.redis), "unix:%s", sock);
+		snprintf(cf.redis_password, sizeof(cf.redis_password), "secret");
+		cf.redis_db = 3;
+		reg = registry_new(&cf, &e);
+		a = registry_conn_new(reg);
+		CHECK_INT(registry_add(a, "m/f/9", "original"), REGISTRY_OK);
+		CHECK_STR(registry_state(reg), "up");
+		{
+			/* The record is in database 3, not 0. */
+			redisContext *rc = redisConnectUnix(sock);
+			redisReply *r0 = redisCommand(rc, "AUTH secret");
+			freeReplyObject(r0);
+			r0 = redisCommand(rc, "EXISTS imgsrv:outputs:m/f/9");
+			CHECK(r0 && r0->integer == 0, "written to db 0");
+			freeReplyObject(r0);
+			r0 = redisCommand(rc, "SELECT 3");
+			freeReplyObject(r0);
+			snprintf(db_key, sizeof(db_key), "imgsrv:outputs:m/f/9");
+			r0 = redisCommand(rc, "SISMEMBER %s original", db_key);
+			CHECK(r0 && r0->integer == 1, "not in db 3");
+			freeReplyObject(r0);
+			redisFree(rc);
+		}
+		registry_conn_free(a);
+		registry_free(reg);
+
+		snprintf(cf.redis_password, sizeof(cf.redis_password), "wrong");
+		reg = registry_new(&cf, &e);
+		a = registry_conn_new(reg);
+		CHECK_INT(registry_add(a, "m/f/9", "original"), REGISTRY_DOWN);
+		CHECK_STR(registry_state(reg), "down");
+		registry_conn_free(a);
+		registry_free(reg);
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
 	return TEST_END("registry");
 }
