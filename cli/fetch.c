@@ -156,6 +156,12 @@ static void retry(struct fetch *f, struct slot *s, const struct err *e)
 			      f->a->model, f->a->field, s->id, e->msg,
 			      s->tries + 1, f->a->retries + 1, wait / 1e3);
 	buf_release(&s->body);
+	/* Not holding the lock through the back-off: a responder that wants
+	 * this original meanwhile may fetch it itself; start() takes the lock
+	 * again (and finds the original stored, if it was). */
+	registry_unlock(f->redis, s->lock);
+	s->lock = NULL;
+	s->locked = 0;
 	s->state = S_READY;
 	s->not_before = now_ms() + wait;
 }
