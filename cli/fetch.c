@@ -459,16 +459,8 @@ static void setup_limits(struct fetch *f)
 {
 	const struct conf *c = f->c;
 
-	f->limits.max_pixels = (uint64_t)c->max_pixels;
-	f->limits.max_side = (unsigned)c->max_side;
-	f->limits.max_bytes = (size_t)c->max_source_bytes;
-	f->limits.max_frames = (unsigned)c->max_frames;
-	f->limits.timeout_ms = (unsigned)c->image_timeout * 1000u;
-	f->sopts.tmpl = c->source;
-	f->sopts.connect_timeout_ms = c->connect_timeout * 1000L;
-	f->sopts.timeout_ms = c->source_timeout * 1000L;
-	f->sopts.max_bytes = (size_t)c->max_source_bytes;
-	f->sopts.max_redirects = c->max_redirects;
+	image_limits_from_conf(&f->limits, c);
+	source_opts_from_conf(&f->sopts, c);
 	f->http = strncmp(c->source, "file://", 7) != 0;
 }
 

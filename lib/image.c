@@ -1,6 +1,8 @@
 /* image.c - decode, orient, resize and encode with MagickCore. */
 #include "image.h"
 
+#include "conf.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,6 +84,15 @@ int image_format_available(enum url_format f)
 
 	DestroyExceptionInfo(exc);
 	return ok;
+}
+
+void image_limits_from_conf(struct image_limits *l, const struct conf *c)
+{
+	l->max_pixels = (uint64_t)c->max_pixels;
+	l->max_side = (unsigned)c->max_side;
+	l->max_bytes = (size_t)c->max_source_bytes;
+	l->max_frames = (unsigned)c->max_frames;
+	l->timeout_ms = (unsigned)c->image_timeout * 1000u;
 }
 
 unsigned image_formats_available(void)

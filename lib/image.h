@@ -28,6 +28,11 @@ struct image_limits {
 	unsigned timeout_ms; /* longest decode + resize + encode; 0: none */
 };
 
+struct conf;
+
+/* The limits on originals that configuration c sets. */
+void image_limits_from_conf(struct image_limits *l, const struct conf *c);
+
 struct image_opts {
 	unsigned quality;       /* 1-100 when the request names none */
 	int allow_upscale;

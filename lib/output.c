@@ -106,16 +106,8 @@ static void refresh(struct output_worker *w)
 	if (c == w->conf)
 		return;
 	w->conf = c;
-	w->limits.max_pixels = (uint64_t)c->max_pixels;
-	w->limits.max_side = (unsigned)c->max_side;
-	w->limits.max_bytes = (size_t)c->max_source_bytes;
-	w->limits.max_frames = (unsigned)c->max_frames;
-	w->limits.timeout_ms = (unsigned)c->image_timeout * 1000u;
-	w->source_opts.tmpl = c->source;
-	w->source_opts.connect_timeout_ms = c->connect_timeout * 1000L;
-	w->source_opts.timeout_ms = c->source_timeout * 1000L;
-	w->source_opts.max_bytes = (size_t)c->max_source_bytes;
-	w->source_opts.max_redirects = c->max_redirects;
+	image_limits_from_conf(&w->limits, c);
+	source_opts_from_conf(&w->source_opts, c);
 }
 
 struct output_worker *output_worker_new(struct output_env *env)

@@ -203,16 +203,6 @@ static redisReply *vcommand(struct registry_conn *c, const char *fmt,
 	return rep;
 }
 
-static redisReply *command(struct registry_conn *c, const char *fmt, ...)
-{
-	redisReply *rep;
-	va_list ap;
-
-	va_start(ap, fmt);
-	rep = vcommand(c, fmt, ap);
-	va_end(ap);
-	return rep;
-}
 
 redisReply *registry_command(struct registry_conn *c, const char *fmt, ...)
 {
@@ -288,7 +278,7 @@ static void *renewer_main(void *arg)
 		/* A lock released meanwhile is not renewed: the script checks
 		 * its token. */
 		for (int i = 0; i < n && c != NULL; i++)
-			(void)answered(command(c, "EVAL %s 1 %s %s %d", renew_lua,
+			(void)answered(registry_command(c, "EVAL %s 1 %s %s %d", renew_lua,
 					       todo[i].key, todo[i].token,
 					       r->conf->lock_ttl_ms));
 		pthread_mutex_lock(&r->mu);
@@ -402,7 +392,7 @@ enum registry_rc registry_lock(struct registry_conn *c, const char *name,
 		return REGISTRY_DOWN;
 	key_of(r, l->key, sizeof(l->key), "lock", name);
 	new_token(l->token);
-	rep = command(c, "SET %s %s NX PX %d", l->key, l->token,
+	rep = registry_command(c, "SET %s %s NX PX %d", l->key, l->token,
 		      r->conf->lock_ttl_ms);
 	if (rep == NULL) {
 		free(l);
@@ -440,7 +430,7 @@ void registry_unlock(struct registry_conn *c, struct registry_lock *l)
 		l->next->prev = l->prev;
 	r->nheld--;
 	pthread_mutex_unlock(&r->mu);
-	(void)answered(command(c, "EVAL %s 1 %s %s", release_lua, l->key,
+	(void)answered(registry_command(c, "EVAL %s 1 %s %s", release_lua, l->key,
 			       l->token));
 	free(l);
 }
@@ -452,7 +442,7 @@ enum registry_rc registry_locked(struct registry_conn *c, const char *name)
 	int held;
 
 	key_of(c->reg, key, sizeof(key), "lock", name);
-	rep = command(c, "EXISTS %s", key);
+	rep = registry_command(c, "EXISTS %s", key);
 	if (rep == NULL)
 		return REGISTRY_DOWN;
 	held = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;
@@ -466,7 +456,7 @@ static enum registry_rc set_cmd(struct registry_conn *c, const char *cmd,
 	char key[512];
 
 	key_of(c->reg, key, sizeof(key), "outputs", image);
-	return answered(command(c, "%s %s %s", cmd, key, file));
+	return answered(registry_command(c, "%s %s %s", cmd, key, file));
 }
 
 enum registry_rc registry_add(struct registry_conn *c, const char *image,
@@ -488,7 +478,7 @@ enum registry_rc registry_set_error(struct registry_conn *c, const char *name,
 
 	key_of(c->reg, key, sizeof(key), "error", name);
 	snprintf(val, sizeof(val), "%d %s", (int)failure->code, failure->msg);
-	return answered(command(c, "SET %s %s EX %d", key, val, ERROR_TTL_S));
+	return answered(registry_command(c, "SET %s %s EX %d", key, val, ERROR_TTL_S));
 }
 
 enum registry_rc registry_get_error(struct registry_conn *c, const char *name,
@@ -499,7 +489,7 @@ enum registry_rc registry_get_error(struct registry_conn *c, const char *name,
 	enum registry_rc rc = REGISTRY_BUSY;
 
 	key_of(c->reg, key, sizeof(key), "error", name);
-	rep = command(c, "GET %s", key);
+	rep = registry_command(c, "GET %s", key);
 	if (rep == NULL)
 		return REGISTRY_DOWN;
 	if (rep->type == REDIS_REPLY_STRING) {

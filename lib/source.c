@@ -9,11 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf.h"
 #include "store.h"
 
 struct source {
 	CURL *curl; /* kept between fetches for connection reuse */
 };
+
+void source_opts_from_conf(struct source_opts *o, const struct conf *c)
+{
+	memset(o, 0, sizeof(*o));
+	o->tmpl = c->source;
+	o->connect_timeout_ms = c->connect_timeout * 1000L;
+	o->timeout_ms = c->source_timeout * 1000L;
+	o->max_bytes = (size_t)c->max_source_bytes;
+	o->max_redirects = c->max_redirects;
+}
 
 struct source *source_new(void)
 {

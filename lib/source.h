@@ -30,6 +30,11 @@ struct source_opts {
 };
 
 struct source;
+struct conf;
+
+/* The source options that configuration c sets (no guard); o points into
+ * c, which must outlive it. */
+void source_opts_from_conf(struct source_opts *o, const struct conf *c);
 
 /* Makes a fetcher (it keeps a connection for reuse).  Returns NULL when
  * out of memory. */
