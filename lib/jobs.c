@@ -37,13 +37,12 @@ int jobs_run_one(struct output_worker *w, const char *worker)
 	case REGISTRY_OK: break;
 	}
 	start = stats_now_ms();
+	c = output_env_conf_of(w);
 	buf_init(&out);
 	err_clear(&e);
 	if (jobs_parse_name(job.name, &r, &e) == 0) {
-		c = NULL;
 		if (job.force) {
 			char path[4096];
-			c = output_env_conf_of(w);
 			if (store_path(c->store, r.model, r.field, r.id, r.file, path,
 				       sizeof(path), &e) == 0)
 				(void)unlink(path);
@@ -59,7 +58,6 @@ int jobs_run_one(struct output_worker *w, const char *worker)
 	}
 	log_warn("job %s failed (attempt %d): %s", job.name, job.attempts + 1,
 		 e.msg);
-	c = output_env_conf_of(w);
 	queue_fail(redis, worker, &job, &e, c->job_attempts);
 	return 1;
 }
