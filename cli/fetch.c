@@ -34,8 +34,7 @@ struct slot {
 	struct registry_lock *lock;
 	CURL *easy;          /* kept for the next id */
 	struct buf body;
-	size_t max;          /* -max_source_bytes */
-	int over, oom;       /* the body passed max; out of memory */
+	struct source_sink sink; /* into body, capped */
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -166,27 +165,6 @@ static void retry(struct fetch *f, struct slot *s, const struct err *e)
 	s->not_before = now_ms() + wait;
 }
 
-static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
-{
-	struct slot *s = arg;
-	size_t n = size * nmemb;
-	long code = 0;
-
-	/* Error pages are not kept: only the status matters. */
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
-	if (code != 200)
-		return n;
-	if (s->body.len + n > s->max) {
-		s->over = 1;
-		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-	}
-	if (buf_append(&s->body, p, n) < 0) {
-		s->oom = 1;
-		return 0;
-	}
-	return n;
-}
-
 /* Connection errors and timeouts: the kind of failure that passes. */
 static int transient(CURLcode rc)
 {
@@ -220,11 +198,11 @@ static void transfer_done(struct fetch *f, struct slot *s, CURLcode rc)
 		keep(f, s);
 		return;
 	}
-	if (s->over || rc == CURLE_FILESIZE_EXCEEDED) {
+	if (s->sink.over || rc == CURLE_FILESIZE_EXCEEDED) {
 		err_set(&e, ERR_UNPROCESSABLE, "original is over the limit of "
 			"%zu bytes", f->sopts.max_bytes);
 		fail(f, s, &e);
-	} else if (s->oom) {
+	} else if (s->sink.oom) {
 		err_set(&e, ERR_INTERNAL, "out of memory fetching the original");
 		fail(f, s, &e);
 	} else if (rc != CURLE_OK) {
@@ -261,27 +239,9 @@ static int start_http(struct fetch *f, struct slot *s, struct err *e)
 	if (s->easy == NULL && (s->easy = curl_easy_init()) == NULL)
 		return err_set(e, ERR_INTERNAL, "curl_easy_init failed");
 	h = s->easy;
-	curl_easy_reset(h);
-	s->over = s->oom = 0;
-	s->max = f->sopts.max_bytes;
-	s->curl_err[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_URL, url);
+	source_easy_setup(h, &f->sopts, url, &s->sink, &s->body, s->curl_err);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, s);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h, CURLOPT_MAXREDIRS, f->sopts.max_redirects);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, f->sopts.connect_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, f->sopts.timeout_ms);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	/* Refused before the body when Content-Length already says too big;
-	 * on_data enforces the cap on the bytes that do come. */
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-			 (curl_off_t)f->sopts.max_bytes);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "image-server images fetch");
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, s->curl_err);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
 	if (curl_multi_add_handle(f->multi, h) != CURLM_OK)
 		return err_set(e, ERR_INTERNAL, "curl_multi_add_handle failed");
 	s->tries++;

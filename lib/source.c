@@ -180,17 +180,10 @@ static int on_connected(void *arg, char *ip, char *local_ip, int port,
 	return guard_allows(arg, ip) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
-struct sink {
-	struct buf *out;
-	size_t max;
-	int over;   /* the body passed max */
-	int oom;
-	CURL *curl;
-};
-
+/* The body of a transfer: kept only for a 200, and only up to k->max. */
 static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
 {
-	struct sink *k = arg;
+	struct source_sink *k = arg;
 	size_t n = size * nmemb;
 	long code = 0;
 
@@ -209,36 +202,45 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+void source_easy_setup(CURL *h, const struct source_opts *o, const char *url,
+		       struct source_sink *k, struct buf *out, char *errbuf)
+{
+	k->out = out;
+	k->max = o->max_bytes;
+	k->over = k->oom = 0;
+	k->curl = h;
+	errbuf[0] = '\0';
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(h, CURLOPT_MAXREDIRS, o->max_redirects);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+	/* No signals from libcurl in a threaded process (DNS timeouts). */
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* Refuse early when Content-Length already says too big; on_data
+	 * enforces the cap on the bytes that do come. */
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "image-server");
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, k);
+}
+
 static int fetch_http(struct source *s, const struct source_opts *o,
 		      const char *url, struct buf *out, struct err *e)
 {
-	struct sink k = { out, o->max_bytes, 0, 0, NULL };
+	struct source_sink k;
 	struct guard g = { o, NULL, "" };
-	char curl_err[CURL_ERROR_SIZE] = "";
+	char curl_err[CURL_ERROR_SIZE];
 	CURLcode rc;
 	long code = 0;
 
 	if (s->curl == NULL && (s->curl = curl_easy_init()) == NULL)
 		return err_set(e, ERR_INTERNAL, "curl_easy_init failed");
-	curl_easy_reset(s->curl);
-	k.curl = s->curl;
-	curl_easy_setopt(s->curl, CURLOPT_URL, url);
-	curl_easy_setopt(s->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(s->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(s->curl, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_MAXREDIRS, o->max_redirects);
-	curl_easy_setopt(s->curl, CURLOPT_CONNECTTIMEOUT_MS,
-			 o->connect_timeout_ms);
-	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-	/* No signals from libcurl in a threaded process (DNS timeouts). */
-	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
-	/* Refuse early when Content-Length already says too big. */
-	curl_easy_setopt(s->curl, CURLOPT_MAXFILESIZE_LARGE,
-			 (curl_off_t)o->max_bytes);
-	curl_easy_setopt(s->curl, CURLOPT_USERAGENT, "image-server");
-	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, curl_err);
-	curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, &k);
+	source_easy_setup(s->curl, o, url, &k, out, curl_err);
 	if (o->guard) {
 		g.curl = s->curl;
 		/* Fail closed: without these the guard would be off. The

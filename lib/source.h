@@ -11,6 +11,7 @@
 #ifndef IMGSRV_SOURCE_H
 #define IMGSRV_SOURCE_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -65,6 +66,26 @@ int source_expand(const char *tmpl, const char *model, const char *field,
 int source_fetch(struct source *s, const struct source_opts *o,
 		 const char *model, const char *field, const char *id,
 		 struct buf *out, struct err *e);
+
+/* A transfer's body, capped while it streams (for callers that run their
+ * own transfers, such as a multi handle). */
+struct source_sink {
+	struct buf *out;
+	size_t max;
+	int over;   /* the body passed max */
+	int oom;    /* memory ran out */
+	CURL *curl;
+};
+
+/*
+ * Resets h and sets what every transfer from a source shares: url, http
+ * and https only (redirects too), -max_redirects, the timeouts, no
+ * signals, the byte cap from Content-Length and while streaming (into k,
+ * which appends to out), and curl's message into errbuf
+ * (CURL_ERROR_SIZE bytes).  k and errbuf must outlive the transfer.
+ */
+void source_easy_setup(CURL *h, const struct source_opts *o, const char *url,
+		       struct source_sink *k, struct buf *out, char *errbuf);
 
 /* Fetches url itself (http or https only) into out, as source_fetch(). */
 int source_fetch_url(struct source *s, const struct source_opts *o,
