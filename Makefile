@@ -12,7 +12,7 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
-PKGS    := MagickCore libcurl hiredis fcgi libcrypto
+PKGS    := MagickCore libcurl hiredis fcgi libcrypto libjpeg
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wvla -Werror

@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential pkg-config ca-certificates curl
-libfcgi-dev libmagickcore-6.q16-dev libcurl4-openssl-dev libhiredis-dev libssl-dev
+libfcgi-dev libmagickcore-6.q16-dev libjpeg62-turbo-dev libcurl4-openssl-dev libhiredis-dev libssl-dev
 imagemagick libimage-exiftool-perl
 nginx-light redis-server redis-tools spawn-fcgi wrk bc clang
 apache2-bin lighttpd lighttpd-modules-lua mandoc logrotate systemd

@@ -40,6 +40,7 @@ struct image_opts {
 	unsigned max_width;     /* largest output; 0: no limit */
 	unsigned max_height;
 	struct image_limits limits;
+	int magick_only;        /* tests: never the DC decoder (jpegdc.h) */
 };
 
 /*

@@ -1,8 +1,10 @@
 /* test_image.c - the MagickCore pipeline on images made in the test. */
 #include <magick/MagickCore.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "image.h"
+#include "jpegdc.h"
 #include "test.h"
 
 /* Makes an image from a MagickCore pseudo-format ("gradient:red-blue")
@@ -363,6 +365,140 @@ static void test_refusals(void)
 	free(bomb);
 }
 
+/* A JPEG from spec with the given chroma sampling ("2x2": 4:2:0) or, with
+ * grey set, one greyscale channel; free() it. */
+static unsigned char *make_jpeg(const char *spec, unsigned w, unsigned h,
+				const char *sampling, int grey, size_t *len)
+{
+	ImageInfo *info = CloneImageInfo(NULL);
+	ExceptionInfo *exc = AcquireExceptionInfo();
+	unsigned char *blob, *copy = NULL;
+	Image *img;
+	char size[32];
+
+	snprintf(size, sizeof(size), "%ux%u", w, h);
+	CloneString(&info->size, size);
+	snprintf(info->filename, sizeof(info->filename), "%s", spec);
+	img = ReadImage(info, exc);
+	if (img == NULL)
+		goto out;
+	if (grey)
+		SetImageType(img, GrayscaleType);
+	snprintf(info->filename, sizeof(info->filename), "JPEG:");
+	snprintf(img->magick, sizeof(img->magick), "JPEG");
+	info->quality = 88;
+	if (sampling != NULL)
+		CloneString(&info->sampling_factor, sampling);
+	blob = ImageToBlob(info, img, len, exc);
+	if (blob != NULL) {
+		copy = malloc(*len);
+		memcpy(copy, blob, *len);
+		RelinquishMagickMemory(blob);
+	}
+	DestroyImage(img);
+out:
+	DestroyImageInfo(info);
+	DestroyExceptionInfo(exc);
+	return copy;
+}
+
+/* The mean difference of two encoded images' pixels, as a fraction of
+ * the range; 1 when they do not decode to the same size. */
+static double pixel_diff(const struct buf *a, const struct buf *b)
+{
+	ImageInfo *info = CloneImageInfo(NULL);
+	ExceptionInfo *exc = AcquireExceptionInfo();
+	Image *ia = BlobToImage(info, a->data, a->len, exc);
+	Image *ib = BlobToImage(info, b->data, b->len, exc);
+	double sum = 0, d = 1;
+
+	if (ia != NULL && ib != NULL && ia->columns == ib->columns &&
+	    ia->rows == ib->rows) {
+		for (size_t y = 0; y < ia->rows; y++) {
+			const PixelPacket *pa = GetVirtualPixels(ia, 0, (ssize_t)y, ia->columns, 1, exc);
+			const PixelPacket *pb = GetVirtualPixels(ib, 0, (ssize_t)y, ib->columns, 1, exc);
+
+			for (size_t x = 0; x < ia->columns; x++)
+				sum += fabs((double)pa[x].red - pb[x].red) +
+				       fabs((double)pa[x].green - pb[x].green) +
+				       fabs((double)pa[x].blue - pb[x].blue);
+		}
+		d = sum / (3.0 * QuantumRange * ia->columns * ia->rows);
+	}
+	if (ia != NULL)
+		DestroyImage(ia);
+	if (ib != NULL)
+		DestroyImage(ib);
+	DestroyImageInfo(info);
+	DestroyExceptionInfo(exc);
+	return d;
+}
+
+/*
+ * The outputs that jpegdc decodes (reductions of 8 and more from a JPEG)
+ * are the very outputs MagickCore's own reader gives, in every format,
+ * with EXIF orientation, for 4:2:0, 4:4:4 and greyscale originals; and
+ * the originals are ones jpegdc takes, so the comparison is not empty.
+ */
+static void test_dc_path(void)
+{
+	static const char *const outputs[] = { "w300.jpg", "x200.jpg", "300x100.png",
+					       "w250.webp", "w200.gif", "w300-q40.jpg" };
+	struct {
+		const char *sampling;
+		int grey, orientation;
+	} kinds[] = { { "2x2", 0, 1 }, { "1x1", 0, 1 }, { NULL, 1, 1 }, { "2x2", 0, 6 } };
+	struct image_opts fast = opts(), magick = opts();
+
+	magick.magick_only = 1;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		size_t len, olen;
+		unsigned char *jpg = make_jpeg("plasma:fractal", 2400, 1600,
+					       kinds[k].sampling, kinds[k].grey, &len);
+		unsigned char *orig = jpg;
+		struct jpegdc_image dc;
+
+		CHECK(jpg != NULL);
+		if (jpg == NULL)
+			continue;
+		if (kinds[k].orientation != 1) {
+			orig = with_orientation(jpg, len, kinds[k].orientation, &olen);
+			free(jpg);
+			len = olen;
+		}
+		CHECK(jpegdc_decode(orig, len, NULL, NULL, &dc, NULL) == 0,
+		      "kind %zu is declined", k);
+		CHECK(dc.channels == (kinds[k].grey ? 1u : 3u), "kind %zu: %u channels",
+		      k, dc.channels);
+		jpegdc_image_release(&dc);
+		for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+			struct url_request r;
+			struct buf a, b;
+			struct err e;
+			double d;
+			int ra, rb;
+
+			memset(&r, 0, sizeof(r));
+			CHECK(url_parse_file(outputs[i], &r, &e) == 0);
+			buf_init(&a);
+			buf_init(&b);
+			ra = image_make(orig, len, &r, &fast, &a, &e);
+			rb = image_make(orig, len, &r, &magick, &b, &e);
+			CHECK(ra == 0 && rb == 0, "kind %zu %s: %s", k, outputs[i], e.msg);
+			d = ra == 0 && rb == 0 ? pixel_diff(&a, &b) : 1;
+			/* GIF's quantiser also weighs attributes of the decoded
+			 * image other than its pixels (each path on its own is
+			 * repeatable): the palettes and dithering differ, about
+			 * 2% of the range on this noise. */
+			CHECK(strstr(outputs[i], ".gif") ? d < 0.05 : d == 0,
+			      "kind %zu %s: pixels differ by %.5f", k, outputs[i], d);
+			buf_release(&a);
+			buf_release(&b);
+		}
+		free(orig);
+	}
+}
+
 static void test_output_size(void)
 {
 	struct url_request r;
@@ -401,6 +537,7 @@ int main(int argc, char **argv)
 	test_orientation();
 	test_colour();
 	test_refusals();
+	test_dc_path();
 	image_global_release();
 	return TEST_END("image");
 }

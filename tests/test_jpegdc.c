@@ -1,0 +1,359 @@
+/*
+ * test_jpegdc.c - the DC decoder against libjpeg-turbo's own 1/8 scaling.
+ *
+ * JPEGs are made here with libjpeg (greyscale, 4:4:4, 4:2:0; odd sizes and
+ * files over jpegdc's 64 KB chunk; restart markers; standard and optimised Huffman tables; low and high
+ * quality), then corrupted byte by byte.  Whenever jpegdc answers, its
+ * pixels must be libjpeg's, bit for bit, and libjpeg must not have had to
+ * make up data; what it declines must be what it does not take.
+ */
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+#include "jpegdc.h"
+#include "test.h"
+
+enum layout { GREY, YCC444, YCC420, YCC422, CMYK };
+
+struct spec {
+	unsigned w, h;
+	enum layout layout;
+	int quality, restart, optimize, progressive, arith;
+	unsigned seed;
+};
+
+static uint32_t rnd(uint32_t *s)
+{
+	*s = *s * 1664525u + 1013904223u;
+	return *s >> 8;
+}
+
+/* Makes a JPEG of gradients, edges and grain; free() the result. */
+static unsigned char *make_jpeg(const struct spec *sp, size_t *len)
+{
+	struct jpeg_compress_struct c;
+	struct jpeg_error_mgr jerr;
+	unsigned char *out = NULL;
+	unsigned long size = 0;
+	int comps = sp->layout == GREY ? 1 : sp->layout == CMYK ? 4 : 3;
+	unsigned char *row = malloc((size_t)sp->w * comps);
+	uint32_t s = sp->seed;
+
+	c.err = jpeg_std_error(&jerr);
+	jpeg_create_compress(&c);
+	jpeg_mem_dest(&c, &out, &size);
+	c.image_width = sp->w;
+	c.image_height = sp->h;
+	c.input_components = comps;
+	c.in_color_space = sp->layout == GREY ? JCS_GRAYSCALE
+			   : sp->layout == CMYK ? JCS_CMYK
+						: JCS_RGB;
+	jpeg_set_defaults(&c);
+	jpeg_set_quality(&c, sp->quality, TRUE);
+	if (comps == 3) {
+		int h = sp->layout == YCC444 ? 1 : 2;
+		int v = sp->layout == YCC420 ? 2 : 1;
+
+		c.comp_info[0].h_samp_factor = h;
+		c.comp_info[0].v_samp_factor = v;
+	}
+	c.restart_interval = (unsigned)sp->restart;
+	c.optimize_coding = sp->optimize;
+	c.arith_code = sp->arith;
+	if (sp->progressive)
+		jpeg_simple_progression(&c);
+	jpeg_start_compress(&c, TRUE);
+	while (c.next_scanline < c.image_height) {
+		unsigned y = c.next_scanline;
+
+		for (unsigned x = 0; x < sp->w; x++)
+			for (int k = 0; k < comps; k++) {
+				int v = (int)((x * (3 + k) + y * (5 - k)) % 256);
+
+				if ((x / 37 + y / 23) % 2)
+					v = 255 - v;
+				v += (int)(rnd(&s) % 61) - 30;
+				row[(size_t)x * comps + k] =
+					(unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+			}
+		JSAMPROW r = row;
+		jpeg_write_scanlines(&c, &r, 1);
+	}
+	jpeg_finish_compress(&c);
+	jpeg_destroy_compress(&c);
+	free(row);
+	*len = size;
+	return out;
+}
+
+/* libjpeg's 1/8 decode, with what it warned about. */
+struct ref {
+	unsigned w, h, comps;
+	unsigned char *pixels;
+	int warnings, made_up; /* made_up: "premature end" of data or file */
+};
+
+struct ref_err {
+	struct jpeg_error_mgr pub;
+	jmp_buf jump;
+	struct ref *ref;
+};
+
+static void ref_error(j_common_ptr c)
+{
+	longjmp(((struct ref_err *)c->err)->jump, 1);
+}
+
+static void ref_message(j_common_ptr c, int level)
+{
+	struct ref *r = ((struct ref_err *)c->err)->ref;
+
+	if (level >= 0)
+		return;
+	r->warnings++;
+	if (c->err->msg_code == JWRN_HIT_MARKER || c->err->msg_code == JWRN_JPEG_EOF)
+		r->made_up = 1;
+}
+
+static int ref_decode(const unsigned char *d, size_t len, struct ref *r)
+{
+	struct jpeg_decompress_struct c;
+	struct ref_err je;
+	volatile int ok = 0;
+
+	memset(r, 0, sizeof(*r));
+	c.err = jpeg_std_error(&je.pub);
+	je.pub.error_exit = ref_error;
+	je.pub.emit_message = ref_message;
+	je.ref = r;
+	jpeg_create_decompress(&c);
+	if (setjmp(je.jump))
+		goto out;
+	jpeg_mem_src(&c, d, (unsigned long)len);
+	jpeg_read_header(&c, TRUE);
+	c.scale_num = 1;
+	c.scale_denom = 8;
+	jpeg_start_decompress(&c);
+	r->w = c.output_width, r->h = c.output_height;
+	r->comps = (unsigned)c.output_components;
+	r->pixels = malloc((size_t)r->w * r->h * r->comps);
+	while (c.output_scanline < c.output_height) {
+		JSAMPROW row = r->pixels + (size_t)c.output_scanline * r->w * r->comps;
+		jpeg_read_scanlines(&c, &row, 1);
+	}
+	jpeg_finish_decompress(&c);
+	ok = 1;
+out:
+	jpeg_destroy_decompress(&c);
+	if (!ok) {
+		free(r->pixels);
+		r->pixels = NULL;
+	}
+	return ok ? 0 : -1;
+}
+
+/* 1 when jpegdc's answer agrees with libjpeg's: the same pixels, from
+ * data libjpeg did not have to make up; or declined. *took tells which. */
+static int agrees(const unsigned char *d, size_t len, int *took, char *why,
+		  size_t why_len)
+{
+	struct jpegdc_image img = { 0 };
+	struct ref r;
+	struct err e;
+	int rc = jpegdc_decode(d, len, NULL, NULL, &img, &e);
+	int ok = 1;
+
+	*took = rc == 0;
+	snprintf(why, why_len, "ok");
+	if (rc != 0) {
+		if (rc < 0)
+			snprintf(why, why_len, "failed: %.100s", e.msg), ok = 0;
+		return ok;
+	}
+	if (ref_decode(d, len, &r) < 0) {
+		snprintf(why, why_len, "took a file libjpeg refuses");
+		ok = 0;
+	} else if (r.made_up) {
+		snprintf(why, why_len, "took a file libjpeg had to pad");
+		ok = 0;
+	} else if (r.w != img.width || r.h != img.height || r.comps != img.channels) {
+		snprintf(why, why_len, "%ux%ux%u, libjpeg %ux%ux%u", img.width,
+			 img.height, img.channels, r.w, r.h, r.comps);
+		ok = 0;
+	} else {
+		size_t n = (size_t)r.w * r.h * r.comps;
+
+		for (size_t i = 0; i < n && ok; i++)
+			if (img.pixels[i] != r.pixels[i]) {
+				snprintf(why, why_len, "byte %zu is %u, libjpeg %u", i,
+					 img.pixels[i], r.pixels[i]);
+				ok = 0;
+			}
+	}
+	free(r.pixels);
+	jpegdc_image_release(&img);
+	return ok;
+}
+
+static void test_exact(void)
+{
+	static const unsigned sizes[][2] = { { 1, 1 },     { 7, 9 },    { 8, 8 },
+					     { 16, 16 },   { 17, 33 },  { 333, 211 },
+					     { 1000, 700 }, { 2100, 1500 } };
+	static const enum layout layouts[] = { GREY, YCC444, YCC420 };
+	static const int qualities[] = { 30, 90, 100 };
+	static const int restarts[] = { 0, 1, 7 };
+	unsigned n = 0, bad = 0;
+
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+		for (size_t l = 0; l < 3; l++)
+			for (size_t q = 0; q < 3; q++)
+				for (size_t r = 0; r < 3; r++)
+					for (int opt = 0; opt < 2; opt++) {
+						struct spec sp = { sizes[s][0], sizes[s][1],
+								   layouts[l], qualities[q],
+								   restarts[r], opt, 0, 0,
+								   (unsigned)n };
+						size_t len;
+						unsigned char *d = make_jpeg(&sp, &len);
+						char why[128];
+						int took, ok = agrees(d, len, &took, why, sizeof(why));
+
+						n++;
+						if (!ok || !took) {
+							bad++;
+							if (bad <= 5)
+								CHECK(ok && took,
+								      "%ux%u layout %d q%d restart %d opt %d: %s%s",
+								      sp.w, sp.h, sp.layout, sp.quality,
+								      sp.restart, opt, why,
+								      took ? "" : " (declined)");
+						}
+						free(d);
+					}
+	CHECK(bad == 0, "%u of %u files differ from libjpeg or were declined", bad, n);
+	printf("exact: %u files, as libjpeg-turbo at 1/8\n", n);
+}
+
+static void test_declines(void)
+{
+	static const struct spec specs[] = {
+		{ 64, 48, YCC422, 90, 0, 0, 0, 0, 1 },
+		{ 64, 48, YCC420, 90, 0, 0, 1, 0, 2 }, /* progressive */
+		{ 64, 48, YCC420, 90, 0, 0, 0, 1, 3 }, /* arithmetic */
+		{ 64, 48, CMYK, 90, 0, 0, 0, 0, 4 },
+	};
+	struct jpegdc_image img = { 0 };
+	struct spec ok = { 200, 150, YCC420, 85, 0, 0, 0, 0, 5 };
+	unsigned char junk[64];
+	unsigned char *d;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		d = make_jpeg(&specs[i], &len);
+		CHECK(jpegdc_decode(d, len, NULL, NULL, &img, NULL) == 1,
+		      "spec %zu should be declined", i);
+		free(d);
+	}
+	d = make_jpeg(&ok, &len);
+	CHECK(jpegdc_decode(d, len, NULL, NULL, &img, NULL) == 0);
+	CHECK(img.width == 25 && img.height == 19 && img.channels == 3);
+	jpegdc_image_release(&img);
+	/* Cut short, cut before EOI, no EOI at all, only the headers. */
+	CHECK(jpegdc_decode(d, len / 2, NULL, NULL, &img, NULL) == 1);
+	CHECK(jpegdc_decode(d, len - 2, NULL, NULL, &img, NULL) == 1);
+	CHECK(jpegdc_decode(d, 600, NULL, NULL, &img, NULL) == 1);
+	CHECK(jpegdc_decode(d, 0, NULL, NULL, &img, NULL) == 1);
+	memset(junk, 0xFF, sizeof(junk));
+	CHECK(jpegdc_decode(junk, sizeof(junk), NULL, NULL, &img, NULL) == 1);
+	CHECK(img.pixels == NULL);
+	free(d);
+}
+
+static int stop_now(void *arg)
+{
+	(*(int *)arg)++;
+	return 1;
+}
+
+static void test_stop(void)
+{
+	struct spec sp = { 640, 480, YCC420, 90, 0, 0, 0, 0, 6 };
+	struct jpegdc_image img = { 0 };
+	struct err e = { ERR_NONE, "" };
+	size_t len;
+	unsigned char *d = make_jpeg(&sp, &len);
+	int asked = 0;
+
+	CHECK(jpegdc_decode(d, len, stop_now, &asked, &img, &e) == -1);
+	CHECK(e.code == ERR_UNPROCESSABLE && asked == 1, "%d %d", e.code, asked);
+	CHECK(img.pixels == NULL);
+	free(d);
+}
+
+/* Flips, zeroes or cuts bytes after the headers: whatever jpegdc takes,
+ * it must decode as libjpeg does, and it must decline what libjpeg pads. */
+static void test_corrupt(void)
+{
+	static const struct spec base[] = {
+		{ 320, 240, YCC420, 90, 0, 1, 0, 0, 7 },
+		{ 320, 240, YCC420, 75, 4, 0, 0, 0, 8 },
+		{ 160, 120, YCC444, 95, 0, 0, 0, 0, 9 },
+		{ 160, 120, GREY, 50, 2, 0, 0, 0, 10 },
+	};
+	unsigned took = 0, declined = 0, bad = 0, n = 0;
+	uint32_t s = 12345;
+
+	for (size_t b = 0; b < sizeof(base) / sizeof(base[0]); b++) {
+		size_t len;
+		unsigned char *orig = make_jpeg(&base[b], &len);
+		unsigned char *d = malloc(len);
+
+		for (int i = 0; i < 150; i++, n++) {
+			size_t dl = len;
+			int flips = 1 + (int)(rnd(&s) % 4), t, ok;
+			char why[128];
+
+			memcpy(d, orig, len);
+			for (int f = 0; f < flips; f++) {
+				/* mostly the entropy data, sometimes the headers */
+				size_t at = rnd(&s) % 8 ? len / 4 + rnd(&s) % (len - len / 4)
+							: rnd(&s) % len;
+				switch (rnd(&s) % 4) {
+				case 0: d[at] ^= (unsigned char)(1u << (rnd(&s) % 8)); break;
+				case 1: d[at] = 0xFF; break;
+				case 2: d[at] = (unsigned char)rnd(&s); break;
+				default: dl = at + 1; break;
+				}
+			}
+			ok = agrees(d, dl, &t, why, sizeof(why));
+			took += t, declined += !t;
+			if (!ok) {
+				bad++;
+				if (bad <= 5)
+					CHECK(ok, "base %zu case %d: %s", b, i, why);
+			}
+		}
+		free(d);
+		free(orig);
+	}
+	CHECK(bad == 0, "%u of %u corrupted files disagree with libjpeg", bad, n);
+	/* Both outcomes must occur, or the test is not testing them. */
+	CHECK(took > 0 && declined > 0, "took %u declined %u", took, declined);
+	printf("corrupt: %u files, %u decoded as libjpeg does, %u declined\n", n,
+	       took, declined);
+}
+
+int main(void)
+{
+	test_exact();
+	test_declines();
+	test_stop();
+	test_corrupt();
+	return TEST_END("jpegdc");
+}
