@@ -4,7 +4,7 @@
 #   make test             unit tests, then end-to-end tests with real servers
 #   make run              install what is missing, build, serve on :7000
 #   make install          bin, man pages, deploy examples (PREFIX, DESTDIR)
-#   make fuzz             libFuzzer on the URL parser and the sniffer
+#   make fuzz             libFuzzer on the URL parser, the sniffer, jpegdc
 #   make soak             two minutes of mixed load through nginx
 #   make bench            against plain nginx, sharp and image_filter
 #   make SANITIZER=address|undefined|thread ...

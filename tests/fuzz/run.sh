@@ -27,6 +27,7 @@ cflags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 declare -A srcs=(
 	[url]="lib/url.c lib/err.c"
 	[sniff]="lib/sniff.c lib/err.c"
+	[jpegdc]="lib/jpegdc.c lib/err.c -ljpeg -lpthread"
 )
 passed=0 failed=0
 
@@ -69,7 +70,7 @@ run_target() {
 	return 0
 }
 
-for name in url sniff; do
+for name in url sniff jpegdc; do
 	if run_target "$name"; then
 		passed=$((passed + 1))
 	else
