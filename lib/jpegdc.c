@@ -354,52 +354,101 @@ static inline uint8_t idct_1x1(int16_t dc, int q)
  * the ones libjpeg's 2x2 inverse DCT tests for zero. */
 #define ODD_ROWS(c) (0x0100010001000100ull << (c))
 
+/* A 2x2 output sample: libjpeg's C table and its SIMD code (saturating)
+ * agree from -384 to 511; -1 outside, which no valid file reaches. */
+static inline int sample_2x2(int64_t x)
+{
+	if (x < -384 || x > 511)
+		return -1;
+	return idct_limit[(int)x & 1023];
+}
+
+/* True when v does not fit the 16 bits libjpeg-turbo's SIMD code keeps. */
+static inline int over16(int64_t v)
+{
+	return v < -32768 || v > 32767;
+}
+
+/*
+ * True for a dequantised coefficient no 8-bit file has (they stay within
+ * about +-1100): libjpeg-turbo's SIMD 2x2 inverse DCT, which works in 16
+ * bits, and its C code (ours) part ways on some such blocks.
+ */
+static inline int wild(int64_t z)
+{
+	return z < -2047 || z > 2047;
+}
+
+/* True when a or b does not fit its 32-bit sums. */
+static inline int over32(int64_t a, int64_t b)
+{
+	return a < INT32_MIN || a > INT32_MAX || b < INT32_MIN || b > INT32_MAX;
+}
+
 /*
  * libjpeg's 2x2 inverse DCT (jidctred.c) of blk with quant table q into
  * out[0], out[1] (row 0) and out[stride], out[stride + 1] (row 1); nz
  * marks blk's non-zero AC coefficients, so the columns that are all zero
- * (most of them) cost nothing.
+ * (most of them) cost nothing.  libjpeg-turbo runs it as SIMD code, in 16
+ * bits: returns -1 for a block whose values leave 16 bits on the way (no
+ * valid file's do), where the two could differ.
  */
-static void idct_2x2(const int16_t *blk, const uint16_t *q, uint64_t nz,
-		     uint8_t *out, size_t stride)
+static int idct_2x2(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		    uint8_t *out, size_t stride)
 {
 	static const uint8_t cols[5] = { 0, 1, 3, 5, 7 };
 	int ws[2][8] = { { 0 } };
 
 	for (int i = 0; i < 5; i++) {
 		int c = cols[i];
-		const int16_t *in = blk + c;
-		const uint16_t *qc = q + c;
-		int64_t t0, t10;
+		int64_t z0 = blk[c] * q[c], t0, t10, w0, w1;
 
+		if (wild(z0))
+			return -1;
 		if ((nz & ODD_ROWS(c)) == 0) {
 			/* AC terms of the column zero: DC only */
-			ws[0][c] = ws[1][c] = (int)((int64_t)(in[0] * qc[0]) * 4);
+			ws[0][c] = ws[1][c] = (int)(z0 * 4);
 			continue;
 		}
-		t10 = (int64_t)(in[0] * qc[0]) * (1 << 15);
-		t0 = (int64_t)(in[56] * qc[56]) * -5906 +
-		     (int64_t)(in[40] * qc[40]) * 6967 +
-		     (int64_t)(in[24] * qc[24]) * -10426 +
-		     (int64_t)(in[8] * qc[8]) * 29692;
-		ws[0][c] = (int)((t10 + t0 + (1 << 12)) >> 13);
-		ws[1][c] = (int)((t10 - t0 + (1 << 12)) >> 13);
+		int64_t z1 = blk[8 + c] * q[8 + c], z3 = blk[24 + c] * q[24 + c];
+		int64_t z5 = blk[40 + c] * q[40 + c], z7 = blk[56 + c] * q[56 + c];
+
+		if (wild(z1) || wild(z3) || wild(z5) || wild(z7))
+			return -1;
+		t10 = z0 * (1 << 15);
+		t0 = z7 * -5906 + z5 * 6967 + z3 * -10426 + z1 * 29692;
+		if (over32(t10 + t0 + (1 << 12), t10 - t0 + (1 << 12)))
+			return -1;
+		w0 = (t10 + t0 + (1 << 12)) >> 13;
+		w1 = (t10 - t0 + (1 << 12)) >> 13;
+		if (over16(w0) || over16(w1))
+			return -1;
+		ws[0][c] = (int)w0;
+		ws[1][c] = (int)w1;
 	}
 	for (int r = 0; r < 2; r++) {
 		const int *w = ws[r];
 		uint8_t *o = out + (size_t)r * stride;
 		int64_t t0, t10;
+		int a, b;
 
 		if (w[1] == 0 && w[3] == 0 && w[5] == 0 && w[7] == 0) {
-			o[0] = o[1] = idct_limit[(int)(((int64_t)w[0] + 16) >> 5) & 1023];
-			continue;
+			a = b = sample_2x2(((int64_t)w[0] + 16) >> 5);
+		} else {
+			t10 = (int64_t)w[0] * (1 << 15);
+			t0 = (int64_t)w[7] * -5906 + (int64_t)w[5] * 6967 +
+			     (int64_t)w[3] * -10426 + (int64_t)w[1] * 29692;
+			if (over32(t10 + t0 + (1 << 19), t10 - t0 + (1 << 19)))
+				return -1;
+			a = sample_2x2((t10 + t0 + (1 << 19)) >> 20);
+			b = sample_2x2((t10 - t0 + (1 << 19)) >> 20);
 		}
-		t10 = (int64_t)w[0] * (1 << 15);
-		t0 = (int64_t)w[7] * -5906 + (int64_t)w[5] * 6967 +
-		     (int64_t)w[3] * -10426 + (int64_t)w[1] * 29692;
-		o[0] = idct_limit[(int)((t10 + t0 + (1 << 19)) >> 20) & 1023];
-		o[1] = idct_limit[(int)((t10 - t0 + (1 << 19)) >> 20) & 1023];
+		if (a < 0 || b < 0)
+			return -1;
+		o[0] = (uint8_t)a;
+		o[1] = (uint8_t)b;
 	}
+	return 0;
 }
 
 /* ---- the scan ------------------------------------------------------- */
@@ -512,7 +561,8 @@ static int overrun(const struct scan *s)
 				  (s->cend - s->buf) * 8 + (ptrdiff_t)s->b.n;
 }
 
-/* Decodes one block of c into the plane at out; -1 on a bad code. */
+/* Decodes one block of c into the plane at out; -1 on a bad code or
+ * values out of range. */
 static int block(struct scan *s, struct comp *c, uint8_t *out)
 {
 	int16_t blk[64];
@@ -530,8 +580,7 @@ static int block(struct scan *s, struct comp *c, uint8_t *out)
 	blk[0] = (int16_t)c->pred;
 	if (ac_values(&s->b, c->ac, blk, &nz) < 0)
 		return -1;
-	idct_2x2(blk, c->q, nz, out, c->stride);
-	return 0;
+	return idct_2x2(blk, c->q, nz, out, c->stride);
 }
 
 struct job {
@@ -610,11 +659,19 @@ static int comp_tables(struct job *j, struct jpeg_decompress_struct *ci,
 		       unsigned c, unsigned *nhuff)
 {
 	const jpeg_component_info *info = ci->cur_comp_info[c];
-	const JQUANT_TBL *q = ci->quant_tbl_ptrs[info->quant_tbl_no];
-	const JHUFF_TBL *dc = ci->dc_huff_tbl_ptrs[info->dc_tbl_no];
-	const JHUFF_TBL *ac = ci->ac_huff_tbl_ptrs[info->ac_tbl_no];
+	const JQUANT_TBL *q;
+	const JHUFF_TBL *dc, *ac;
 	struct comp *cp = &j->comp[c];
 
+	/* The header gives table numbers up to 255 (SOF) or 15 (SOS);
+	 * libjpeg checks them only when it starts decoding. */
+	if (info->quant_tbl_no < 0 || info->quant_tbl_no >= NUM_QUANT_TBLS ||
+	    info->dc_tbl_no < 0 || info->dc_tbl_no >= NUM_HUFF_TBLS ||
+	    info->ac_tbl_no < 0 || info->ac_tbl_no >= NUM_HUFF_TBLS)
+		return 1;
+	q = ci->quant_tbl_ptrs[info->quant_tbl_no];
+	dc = ci->dc_huff_tbl_ptrs[info->dc_tbl_no];
+	ac = ci->ac_huff_tbl_ptrs[info->ac_tbl_no];
 	if (q == NULL || dc == NULL || ac == NULL)
 		return 1; /* libjpeg would fill in its standard tables */
 	for (int i = 0; i < 64; i++) {
