@@ -3,7 +3,8 @@
  *
  * The original is sniffed (sniff.h) and checked against the limits before
  * MagickCore reads a byte; it is then decoded with the sniffed coder only
- * (JPEG with a shrink-on-load hint computed from the output size), EXIF
+ * (JPEG with a shrink-on-load hint computed from the output size; where
+ * that hint means 1/8 scale, jpegdc.h decodes the same pixels faster), EXIF
  * orientation applied, converted to sRGB, flattened onto the background,
  * cropped and resized, stripped of all metadata and encoded.
  * Thread-safety: image_global_init() once before threads start; then
