@@ -2,7 +2,9 @@
 #include "jpegdc.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -467,19 +469,20 @@ struct comp {
  * buf a chunk at a time. */
 struct scan {
 	const uint8_t *src, *end; /* entropy data not yet unstuffed */
-	uint8_t *buf;             /* CHUNK + MARGIN + 16 bytes */
+	uint8_t *buf;             /* cap + MARGIN + 16 bytes */
+	size_t cap;               /* unstuffed bytes buf takes at a time */
 	const uint8_t *cend;      /* end of the unstuffed data in buf */
 	int done;                 /* the segment's end is in buf */
 	int marker;               /* the marker ending it; -1: the data ended */
 	struct bits b;
 };
 
-/* Appends to buf the segment's bytes with stuffing removed, up to CHUNK
+/* Appends to buf the segment's bytes with stuffing removed, up to cap
  * bytes in buf; at the segment's end, notes its marker and zeroes what
  * follows, which the bit reader may then read. */
 static void unstuff(struct scan *s)
 {
-	uint8_t *out = (uint8_t *)s->cend, *lim = s->buf + CHUNK;
+	uint8_t *out = (uint8_t *)s->cend, *lim = s->buf + s->cap;
 	const uint8_t *in = s->src;
 
 	while (out < lim) {
@@ -634,6 +637,330 @@ static int decode_scan(struct job *j, struct scan *s, int (*stop)(void *),
 		}
 	}
 	return segment_end(s) == 0xD9 ? 0 : 1;
+}
+
+/* ---- two threads on one scan ------------------------------------------
+ *
+ * A scan without restart markers is one chain of codes, but Huffman codes
+ * fall back into step by themselves: a decoder started anywhere soon
+ * decodes the same codes as one started at the beginning.  So for a big
+ * scan a second thread (the tail) starts half way, as if at an MCU, and
+ * notes where each of its MCUs starts; the first thread decodes from the
+ * start until it reaches an MCU start the tail noted at the very same bit.
+ * From there both decode the same, so the tail's MCUs are the image's,
+ * with its DC predictors off by what the first thread's tell.  Should the
+ * two never meet, the first thread decodes it all: the result is exact
+ * either way; only the time differs.
+ */
+size_t jpegdc_split_bytes = (size_t)2 << 20;
+
+#define CHAINS 64                 /* tail restarts after a bad code */
+#define RESTART_SPAN (256 * 1024) /* ... within this many bytes of its start */
+
+/* The natural positions libjpeg's 2x2 inverse DCT reads: rows and
+ * columns 0, 1, 3, 5, 7. */
+static const uint8_t slot_pos[25] = {
+	0,  1,  3,  5,  7,  8,  9,  11, 13, 15, 24, 25, 27,
+	29, 31, 40, 41, 43, 45, 47, 56, 57, 59, 61, 63
+};
+
+struct tail_mcu {
+	uint64_t pos;     /* bit at which the MCU starts */
+	uint32_t pred[3]; /* the tail's DC predictors there */
+	uint32_t chain;
+};
+
+struct tail {
+	const struct job *j;
+	const uint8_t *buf;
+	size_t len, start; /* unstuffed bytes; where the tail starts */
+	unsigned cap;      /* MCUs it may note */
+	unsigned bpm, fpm; /* blocks per MCU; of them, 2x2 ones */
+	struct tail_mcu *rec;
+	uint32_t *dc;      /* bpm per MCU: DC values by the tail's predictors */
+	int16_t *coef;     /* fpm * 25 per MCU */
+	uint64_t *nz;      /* fpm per MCU */
+	unsigned chain_end[CHAINS]; /* first MCU a chain could not decode */
+	int chain_err[CHAINS];      /* ... for a bad code or the data's end */
+	unsigned chains;
+	_Atomic unsigned noted; /* MCUs noted and published */
+	_Atomic int finished, quit;
+	/* Once the head has met the tail (synced set, with release): tail
+	 * MCU from is image MCU from + off, DC values off by delta; the tail
+	 * places [mid, end) of its MCUs and the head [from, mid). */
+	_Atomic int synced, decoded;
+	struct job *out;
+	unsigned from;
+	long off; /* may be negative: the tail counts MCUs from nowhere */
+	uint32_t delta[3];
+	int place_rc;
+};
+
+static uint64_t bit_pos(const struct bits *b, const uint8_t *buf)
+{
+	return (uint64_t)(b->p - buf) * 8 - b->n;
+}
+
+/* Decodes MCU m of the tail; -1 on a bad code or past the data. */
+static int tail_mcu(struct tail *t, struct bits *b, uint32_t *pred, unsigned m)
+{
+	uint32_t *dc = t->dc + (size_t)m * t->bpm;
+	int16_t *coef = t->coef + (size_t)m * t->fpm * 25;
+	uint64_t *nz = t->nz + (size_t)m * t->fpm;
+
+	for (unsigned c = 0; c < t->j->ncomp; c++) {
+		const struct comp *cp = &t->j->comp[c];
+
+		for (unsigned i = 0; i < cp->h * cp->v; i++) {
+			int16_t blk[64];
+
+			if (dc_decode(b, cp->dc, &pred[c]) < 0)
+				return -1;
+			*dc++ = pred[c];
+			if (cp->sz == 1) {
+				if (ac_skip(b, cp->ac) < 0)
+					return -1;
+				continue;
+			}
+			memset(blk, 0, sizeof(blk));
+			if (ac_values(b, cp->ac, blk, nz) < 0)
+				return -1;
+			nz++;
+			for (int k = 0; k < 25; k++)
+				*coef++ = blk[slot_pos[k]];
+		}
+	}
+	return bit_pos(b, t->buf) > (uint64_t)t->len * 8 ? -1 : 0;
+}
+
+static int tail_place(struct job *j, const struct tail *t, unsigned from,
+		      unsigned to, const uint32_t *delta);
+
+/* The tail MCUs that are the image's: [t->from, *end); the tail places
+ * from *mid on, the head before. */
+static void tail_range(const struct tail *t, unsigned *end, unsigned *mid)
+{
+	*end = (unsigned)((long)(t->j->mcus_x * t->j->mcus_y) - t->off);
+	*mid = t->from + (*end - t->from) / 2;
+}
+
+static void *tail_run(void *arg)
+{
+	struct tail *t = arg;
+	size_t at = t->start;
+	unsigned m = 0;
+
+	while (t->chains < CHAINS) {
+		struct bits b = { 0, load_be(t->buf + at), 0, t->buf + at };
+		uint32_t pred[3] = { 0, 0, 0 };
+		unsigned k = t->chains++;
+
+		for (; m < t->cap; m++) {
+			if ((m & 63) == 0 &&
+			    atomic_load_explicit(&t->quit, memory_order_relaxed))
+				break;
+			t->rec[m].pos = bit_pos(&b, t->buf);
+			memcpy(t->rec[m].pred, pred, sizeof(pred));
+			t->rec[m].chain = k;
+			if (tail_mcu(t, &b, pred, m) < 0) {
+				t->chain_err[k] = 1;
+				break;
+			}
+			atomic_store_explicit(&t->noted, m + 1, memory_order_release);
+		}
+		t->chain_end[k] = m;
+		/* Lost early (still out of step): start again further on. */
+		at = (size_t)(bit_pos(&b, t->buf) / 8) + 1;
+		if (m >= t->cap || at >= t->len || at > t->start + RESTART_SPAN ||
+		    atomic_load_explicit(&t->quit, memory_order_relaxed))
+			break;
+	}
+	atomic_store_explicit(&t->decoded, 1, memory_order_release);
+	/* The head has either met us already or gives up on us now. */
+	while (!atomic_load_explicit(&t->synced, memory_order_acquire) &&
+	       !atomic_load_explicit(&t->quit, memory_order_acquire))
+		sched_yield();
+	if (atomic_load_explicit(&t->synced, memory_order_acquire)) {
+		unsigned end, mid;
+
+		tail_range(t, &end, &mid);
+		for (unsigned k = mid; k < end && t->place_rc == 0; k++)
+			t->place_rc = tail_place(t->out, t, k,
+						 (unsigned)((long)k + t->off), t->delta);
+	}
+	atomic_store_explicit(&t->finished, 1, memory_order_release);
+	return NULL;
+}
+
+/* Looks for a tail MCU starting at bit pos, waiting for the tail as
+ * needed; *cur is where the last look stopped.  Returns its index or -1. */
+static long tail_find(struct tail *t, uint64_t pos, unsigned *cur)
+{
+	for (;;) {
+		unsigned noted = atomic_load_explicit(&t->noted, memory_order_acquire);
+
+		while (*cur < noted && t->rec[*cur].pos < pos)
+			(*cur)++;
+		if (*cur < noted)
+			return t->rec[*cur].pos == pos ? (long)*cur : -1;
+		if (atomic_load_explicit(&t->decoded, memory_order_acquire)) {
+			/* the last notes may have come with the end */
+			if (*cur < atomic_load_explicit(&t->noted, memory_order_acquire))
+				continue;
+			return -1;
+		}
+		sched_yield();
+	}
+}
+
+/* Decodes MCU m (numbered across the image) into the planes; -1 on a bad
+ * code or values out of range. */
+static int head_mcu(struct job *j, struct scan *s, unsigned m)
+{
+	unsigned mx = m % j->mcus_x, my = m / j->mcus_x;
+
+	for (unsigned c = 0; c < j->ncomp; c++) {
+		struct comp *cp = &j->comp[c];
+
+		for (unsigned by = 0; by < cp->v; by++) {
+			size_t y = (size_t)(my * cp->v + by) * cp->sz;
+			uint8_t *row = cp->plane + y * cp->stride;
+
+			for (unsigned bx = 0; bx < cp->h; bx++) {
+				size_t x = (size_t)(mx * cp->h + bx) * cp->sz;
+
+				if (block(s, cp, row + x) < 0)
+					return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Writes tail MCU from (DC values shifted by delta) as MCU to. */
+static int tail_place(struct job *j, const struct tail *t, unsigned from,
+		      unsigned to, const uint32_t *delta)
+{
+	const uint32_t *dc = t->dc + (size_t)from * t->bpm;
+	const int16_t *coef = t->coef + (size_t)from * t->fpm * 25;
+	const uint64_t *nz = t->nz + (size_t)from * t->fpm;
+	unsigned mx = to % j->mcus_x, my = to / j->mcus_x;
+
+	for (unsigned c = 0; c < j->ncomp; c++) {
+		struct comp *cp = &j->comp[c];
+
+		for (unsigned by = 0; by < cp->v; by++)
+			for (unsigned bx = 0; bx < cp->h; bx++) {
+				size_t y = (size_t)(my * cp->v + by) * cp->sz;
+				size_t x = (size_t)(mx * cp->h + bx) * cp->sz;
+				uint8_t *out = cp->plane + y * cp->stride + x;
+				int16_t v = (int16_t)(*dc++ + delta[c]);
+				int16_t blk[64];
+
+				if (cp->sz == 1) {
+					*out = idct_1x1(v, cp->q[0]);
+					continue;
+				}
+				/* idct_2x2() reads these 25 only */
+				for (int k = 0; k < 25; k++)
+					blk[slot_pos[k]] = *coef++;
+				blk[0] = v;
+				if (idct_2x2(blk, cp->q, *nz++, out, cp->stride) < 0)
+					return -1;
+			}
+	}
+	return 0;
+}
+
+/* decode_scan() for a scan without restart markers, wholly unstuffed in
+ * s->buf, with the tail's help.  Same returns. */
+static int decode_split(struct job *j, struct scan *s, int (*stop)(void *),
+			void *arg)
+{
+	unsigned total = j->mcus_x * j->mcus_y, cur = 0, m = 0;
+	struct tail t;
+	pthread_t th;
+	long sync = -1;
+	int rc = 1, helped = 1;
+
+	memset(&t, 0, sizeof(t));
+	t.j = j;
+	t.buf = s->buf;
+	t.len = (size_t)(s->cend - s->buf);
+	t.start = t.len / 2;
+	t.cap = total + total / 4 + 64; /* room for MCUs out of step */
+	for (unsigned c = 0; c < j->ncomp; c++) {
+		t.bpm += j->comp[c].h * j->comp[c].v;
+		if (j->comp[c].sz == 2)
+			t.fpm += j->comp[c].h * j->comp[c].v;
+	}
+	t.rec = malloc(sizeof(*t.rec) * t.cap);
+	t.dc = malloc(sizeof(*t.dc) * t.cap * t.bpm);
+	t.coef = malloc(sizeof(*t.coef) * t.cap * t.fpm * 25 + 1);
+	t.nz = malloc(sizeof(*t.nz) * t.cap * t.fpm + 1);
+	if (t.rec == NULL || t.dc == NULL || t.coef == NULL || t.nz == NULL ||
+	    pthread_create(&th, NULL, tail_run, &t) != 0) {
+		rc = -2; /* no help: decode alone */
+		goto out;
+	}
+again:
+	for (; m < total && sync < 0; m++) {
+		uint64_t pos;
+
+		if (m % j->mcus_x == 0 && stop != NULL && stop(arg)) {
+			rc = -1;
+			break;
+		}
+		if (head_mcu(j, s, m) < 0 || overrun(s))
+			break;
+		pos = bit_pos(&s->b, s->buf);
+		if (helped && pos >= (uint64_t)t.start * 8 && m + 1 < total)
+			sync = tail_find(&t, pos, &cur);
+	}
+	if (m == total && sync < 0)
+		rc = segment_end(s) == 0xD9 ? 0 : 1;
+	if (sync >= 0) {
+		/* Image MCU m is the tail's MCU sync. */
+		unsigned k = t.rec[sync].chain, end, mid;
+		int placed = 0;
+
+		t.out = j;
+		t.from = (unsigned)sync;
+		t.off = (long)m - (long)t.from;
+		for (unsigned c = 0; c < j->ncomp; c++)
+			t.delta[c] = j->comp[c].pred - t.rec[t.from].pred[c];
+		while (!atomic_load_explicit(&t.decoded, memory_order_acquire))
+			sched_yield();
+		if ((long)t.chain_end[k] + t.off < (long)total) {
+			/* The chain met stops short of the image's end: at a bad
+			 * code or the data's end (libjpeg would have to repair it
+			 * too), or for want of room (then go on alone). */
+			atomic_store_explicit(&t.quit, 1, memory_order_release);
+			pthread_join(th, NULL);
+			if (t.chain_err[k])
+				goto out;
+			helped = 0, sync = -1;
+			goto again;
+		}
+		atomic_store_explicit(&t.synced, 1, memory_order_release);
+		tail_range(&t, &end, &mid);
+		for (unsigned i = t.from; i < mid && placed == 0; i++)
+			placed = tail_place(j, &t, i, (unsigned)((long)i + t.off), t.delta);
+		pthread_join(th, NULL);
+		if (placed == 0 && t.place_rc == 0 && segment_end(s) == 0xD9)
+			rc = 0;
+		goto out;
+	}
+	if (helped) {
+		atomic_store_explicit(&t.quit, 1, memory_order_release);
+		pthread_join(th, NULL);
+	}
+out:
+	free(t.rec);
+	free(t.dc);
+	free(t.coef);
+	free(t.nz);
+	return rc;
 }
 
 /* libjpeg's errors end the header parse; its warnings make us decline. */
@@ -829,10 +1156,29 @@ int jpegdc_decode(const unsigned char *data, size_t len,
 	}
 	s.src = ci.src->next_input_byte;
 	s.end = s.src + ci.src->bytes_in_buffer;
-	s.buf = malloc(CHUNK + MARGIN + 16);
-	if (s.buf == NULL)
-		goto oom;
-	rc = decode_scan(j, &s, stop, arg);
+	rc = -2;
+	if (j->restart == 0 && ci.src->bytes_in_buffer >= jpegdc_split_bytes) {
+		/* all of it at once: the tail reads the second half */
+		s.cap = ci.src->bytes_in_buffer;
+		s.buf = malloc(s.cap + MARGIN + 16);
+		if (s.buf != NULL) {
+			segment_start(&s);
+			rc = decode_split(j, &s, stop, arg);
+		}
+	}
+	if (rc == -2) {
+		free(s.buf);
+		memset(&s, 0, sizeof(s));
+		s.src = ci.src->next_input_byte;
+		s.end = s.src + ci.src->bytes_in_buffer;
+		s.cap = CHUNK;
+		s.buf = malloc(CHUNK + MARGIN + 16);
+		if (s.buf == NULL)
+			goto oom;
+		for (unsigned c = 0; c < j->ncomp; c++)
+			j->comp[c].pred = 0;
+		rc = decode_scan(j, &s, stop, arg);
+	}
 	if (rc < 0) {
 		err_set(e, ERR_UNPROCESSABLE, "stopped while decoding");
 		goto out;

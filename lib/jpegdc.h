@@ -33,6 +33,14 @@ struct jpegdc_image {
 	unsigned h_samp[3], v_samp[3]; /* the file's sampling factors */
 };
 
+/*
+ * Scans without restart markers of at least this many bytes (2 MiB) are
+ * decoded by two threads, the second starting half way (see jpegdc.c).
+ * Tests lower it to put small files through that path; set it before
+ * decoding, not while threads decode.
+ */
+extern size_t jpegdc_split_bytes;
+
 /* Frees img's pixels (a no-op on a zeroed struct). */
 void jpegdc_image_release(struct jpegdc_image *img);
 

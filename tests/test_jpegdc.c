@@ -351,9 +351,20 @@ static void test_corrupt(void)
 
 int main(void)
 {
+	size_t split = jpegdc_split_bytes;
+
 	test_exact();
 	test_declines();
 	test_stop();
 	test_corrupt();
+	/* Again with every scan without restart markers split between two
+	 * threads (the tail starting half way), as big files are. */
+	jpegdc_split_bytes = 0;
+	printf("split between two threads:\n");
+	test_exact();
+	test_declines();
+	test_stop();
+	test_corrupt();
+	jpegdc_split_bytes = split;
 	return TEST_END("jpegdc");
 }
