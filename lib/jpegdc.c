@@ -388,27 +388,45 @@ static inline int over32(int64_t a, int64_t b)
 }
 
 /*
- * libjpeg's 2x2 inverse DCT (jidctred.c) of blk with quant table q into
- * out[0], out[1] (row 0) and out[stride], out[stride + 1] (row 1); nz
- * marks blk's non-zero AC coefficients, so the columns that are all zero
- * (most of them) cost nothing.  libjpeg-turbo runs it as SIMD code, in 16
- * bits: returns -1 for a block whose values leave 16 bits on the way (no
- * valid file's do), where the two could differ.
+ * libjpeg's 2x2 inverse DCT (jidctred.c), in two steps: all that does not
+ * depend on the DC coefficient, then the outputs from it.  (The tail of a
+ * split decode, below, does the first step before it knows its DC
+ * values.)  libjpeg-turbo runs it as SIMD code in 16 bits: a block whose
+ * values leave 16 bits on the way (no valid file's do), where the two
+ * could differ, is refused.
  */
-static int idct_2x2(const int16_t *blk, const uint16_t *q, uint64_t nz,
-		    uint8_t *out, size_t stride)
+struct idct2 {
+	int64_t odd0;   /* column 0's odd part (pass 1) */
+	int64_t odd[2]; /* each output row's odd part (pass 2) */
+	int ok;
+};
+
+/* The first step, for blk with quant table q; nz marks blk's non-zero AC
+ * coefficients, so the columns that are all zero (most) cost nothing. */
+static void idct_2x2_ac(const int16_t *blk, const uint16_t *q, uint64_t nz,
+			struct idct2 *p)
 {
-	static const uint8_t cols[5] = { 0, 1, 3, 5, 7 };
+	static const uint8_t cols[4] = { 1, 3, 5, 7 };
 	int ws[2][8] = { { 0 } };
 
-	for (int i = 0; i < 5; i++) {
+	p->ok = 1;
+	p->odd0 = 0;
+	if (nz & ODD_ROWS(0)) {
+		int64_t z1 = blk[8] * q[8], z3 = blk[24] * q[24];
+		int64_t z5 = blk[40] * q[40], z7 = blk[56] * q[56];
+
+		if (wild(z1) || wild(z3) || wild(z5) || wild(z7))
+			p->ok = 0;
+		p->odd0 = z7 * -5906 + z5 * 6967 + z3 * -10426 + z1 * 29692;
+	}
+	for (int i = 0; i < 4; i++) {
 		int c = cols[i];
 		int64_t z0 = blk[c] * q[c], t0, t10, w0, w1;
 
 		if (wild(z0))
-			return -1;
+			p->ok = 0;
 		if ((nz & ODD_ROWS(c)) == 0) {
-			/* AC terms of the column zero: DC only */
+			/* AC terms of the column zero: its first row only */
 			ws[0][c] = ws[1][c] = (int)(z0 * 4);
 			continue;
 		}
@@ -416,35 +434,52 @@ static int idct_2x2(const int16_t *blk, const uint16_t *q, uint64_t nz,
 		int64_t z5 = blk[40 + c] * q[40 + c], z7 = blk[56 + c] * q[56 + c];
 
 		if (wild(z1) || wild(z3) || wild(z5) || wild(z7))
-			return -1;
+			p->ok = 0;
 		t10 = z0 * (1 << 15);
 		t0 = z7 * -5906 + z5 * 6967 + z3 * -10426 + z1 * 29692;
 		if (over32(t10 + t0 + (1 << 12), t10 - t0 + (1 << 12)))
-			return -1;
+			p->ok = 0;
 		w0 = (t10 + t0 + (1 << 12)) >> 13;
 		w1 = (t10 - t0 + (1 << 12)) >> 13;
 		if (over16(w0) || over16(w1))
-			return -1;
+			p->ok = 0;
 		ws[0][c] = (int)w0;
 		ws[1][c] = (int)w1;
 	}
 	for (int r = 0; r < 2; r++) {
 		const int *w = ws[r];
-		uint8_t *o = out + (size_t)r * stride;
-		int64_t t0, t10;
-		int a, b;
 
-		if (w[1] == 0 && w[3] == 0 && w[5] == 0 && w[7] == 0) {
-			a = b = sample_2x2(((int64_t)w[0] + 16) >> 5);
-		} else {
-			t10 = (int64_t)w[0] * (1 << 15);
-			t0 = (int64_t)w[7] * -5906 + (int64_t)w[5] * 6967 +
-			     (int64_t)w[3] * -10426 + (int64_t)w[1] * 29692;
-			if (over32(t10 + t0 + (1 << 19), t10 - t0 + (1 << 19)))
-				return -1;
-			a = sample_2x2((t10 + t0 + (1 << 19)) >> 20);
-			b = sample_2x2((t10 - t0 + (1 << 19)) >> 20);
-		}
+		p->odd[r] = (int64_t)w[7] * -5906 + (int64_t)w[5] * 6967 +
+			    (int64_t)w[3] * -10426 + (int64_t)w[1] * 29692;
+	}
+}
+
+/*
+ * The second step: the outputs from the DC coefficient dc into out[0],
+ * out[1] (row 0) and out[stride], out[stride + 1] (row 1); -1 when the
+ * block is refused.  libjpeg's shortcuts for zero terms give the same
+ * values as its full formulas, which is all this uses.
+ */
+static int idct_2x2_dc(const struct idct2 *p, int16_t dc, uint16_t q0,
+		       uint8_t *out, size_t stride)
+{
+	int64_t z0 = dc * q0, t10 = z0 * (1 << 15);
+	int64_t ws0[2] = { t10 + p->odd0 + (1 << 12), t10 - p->odd0 + (1 << 12) };
+
+	if (!p->ok || wild(z0) || over32(ws0[0], ws0[1]))
+		return -1;
+	for (int r = 0; r < 2; r++) {
+		int64_t w0 = ws0[r] >> 13, a, b;
+		uint8_t *o = out + (size_t)r * stride;
+
+		if (over16(w0))
+			return -1;
+		a = w0 * (1 << 15) + p->odd[r] + (1 << 19);
+		b = w0 * (1 << 15) - p->odd[r] + (1 << 19);
+		if (over32(a, b))
+			return -1;
+		a = sample_2x2(a >> 20);
+		b = sample_2x2(b >> 20);
 		if (a < 0 || b < 0)
 			return -1;
 		o[0] = (uint8_t)a;
@@ -474,6 +509,7 @@ struct scan {
 	const uint8_t *cend;      /* end of the unstuffed data in buf */
 	int done;                 /* the segment's end is in buf */
 	int marker;               /* the marker ending it; -1: the data ended */
+	int no_pad;               /* at the end, leave what follows alone */
 	struct bits b;
 };
 
@@ -517,7 +553,7 @@ static void unstuff(struct scan *s)
 	}
 	s->src = in;
 	s->cend = out;
-	if (s->done)
+	if (s->done && !s->no_pad)
 		memset(out, 0, MARGIN + 16);
 }
 
@@ -570,6 +606,7 @@ static int block(struct scan *s, struct comp *c, uint8_t *out)
 {
 	int16_t blk[64];
 	uint64_t nz;
+	struct idct2 part;
 
 	if (dc_decode(&s->b, c->dc, &c->pred) < 0)
 		return -1;
@@ -583,7 +620,8 @@ static int block(struct scan *s, struct comp *c, uint8_t *out)
 	blk[0] = (int16_t)c->pred;
 	if (ac_values(&s->b, c->ac, blk, &nz) < 0)
 		return -1;
-	return idct_2x2(blk, c->q, nz, out, c->stride);
+	idct_2x2_ac(blk, c->q, nz, &part);
+	return idct_2x2_dc(&part, blk[0], c->q[0], out, c->stride);
 }
 
 struct job {
@@ -657,13 +695,6 @@ size_t jpegdc_split_bytes = (size_t)2 << 20;
 #define CHAINS 64                 /* tail restarts after a bad code */
 #define RESTART_SPAN (256 * 1024) /* ... within this many bytes of its start */
 
-/* The natural positions libjpeg's 2x2 inverse DCT reads: rows and
- * columns 0, 1, 3, 5, 7. */
-static const uint8_t slot_pos[25] = {
-	0,  1,  3,  5,  7,  8,  9,  11, 13, 15, 24, 25, 27,
-	29, 31, 40, 41, 43, 45, 47, 56, 57, 59, 61, 63
-};
-
 struct tail_mcu {
 	uint64_t pos;     /* bit at which the MCU starts */
 	uint32_t pred[3]; /* the tail's DC predictors there */
@@ -672,14 +703,17 @@ struct tail_mcu {
 
 struct tail {
 	const struct job *j;
-	const uint8_t *buf;
-	size_t len, start; /* unstuffed bytes; where the tail starts */
+	uint8_t *buf;
+	const uint8_t *src, *src_end; /* the second half, stuffed */
+	size_t start;      /* where the tail unstuffs it into buf, and starts */
+	size_t len;        /* the end of the unstuffed data in buf */
+	int marker;        /* the marker after it */
+	_Atomic int ready; /* len and marker set, the data in buf */
 	unsigned cap;      /* MCUs it may note */
 	unsigned bpm, fpm; /* blocks per MCU; of them, 2x2 ones */
 	struct tail_mcu *rec;
-	uint32_t *dc;      /* bpm per MCU: DC values by the tail's predictors */
-	int16_t *coef;     /* fpm * 25 per MCU */
-	uint64_t *nz;      /* fpm per MCU */
+	uint32_t *dc;       /* bpm per MCU: DC values by the tail's predictors */
+	struct idct2 *part; /* fpm per MCU: the first step of their IDCTs */
 	unsigned chain_end[CHAINS]; /* first MCU a chain could not decode */
 	int chain_err[CHAINS];      /* ... for a bad code or the data's end */
 	unsigned chains;
@@ -705,14 +739,14 @@ static uint64_t bit_pos(const struct bits *b, const uint8_t *buf)
 static int tail_mcu(struct tail *t, struct bits *b, uint32_t *pred, unsigned m)
 {
 	uint32_t *dc = t->dc + (size_t)m * t->bpm;
-	int16_t *coef = t->coef + (size_t)m * t->fpm * 25;
-	uint64_t *nz = t->nz + (size_t)m * t->fpm;
+	struct idct2 *part = t->part + (size_t)m * t->fpm;
 
 	for (unsigned c = 0; c < t->j->ncomp; c++) {
 		const struct comp *cp = &t->j->comp[c];
 
 		for (unsigned i = 0; i < cp->h * cp->v; i++) {
 			int16_t blk[64];
+			uint64_t nz;
 
 			if (dc_decode(b, cp->dc, &pred[c]) < 0)
 				return -1;
@@ -723,11 +757,9 @@ static int tail_mcu(struct tail *t, struct bits *b, uint32_t *pred, unsigned m)
 				continue;
 			}
 			memset(blk, 0, sizeof(blk));
-			if (ac_values(b, cp->ac, blk, nz) < 0)
+			if (ac_values(b, cp->ac, blk, &nz) < 0)
 				return -1;
-			nz++;
-			for (int k = 0; k < 25; k++)
-				*coef++ = blk[slot_pos[k]];
+			idct_2x2_ac(blk, cp->q, nz, part++);
 		}
 	}
 	return bit_pos(b, t->buf) > (uint64_t)t->len * 8 ? -1 : 0;
@@ -749,6 +781,19 @@ static void *tail_run(void *arg)
 	struct tail *t = arg;
 	size_t at = t->start;
 	unsigned m = 0;
+	struct scan u;
+
+	/* First the second half of the data, while the head does the first. */
+	memset(&u, 0, sizeof(u));
+	u.src = t->src;
+	u.end = t->src_end;
+	u.buf = t->buf + t->start;
+	u.cend = u.buf;
+	u.cap = (size_t)(t->src_end - t->src);
+	unstuff(&u);
+	t->len = (size_t)(u.cend - t->buf);
+	t->marker = u.marker;
+	atomic_store_explicit(&t->ready, 1, memory_order_release);
 
 	while (t->chains < CHAINS) {
 		struct bits b = { 0, load_be(t->buf + at), 0, t->buf + at };
@@ -842,8 +887,7 @@ static int tail_place(struct job *j, const struct tail *t, unsigned from,
 		      unsigned to, const uint32_t *delta)
 {
 	const uint32_t *dc = t->dc + (size_t)from * t->bpm;
-	const int16_t *coef = t->coef + (size_t)from * t->fpm * 25;
-	const uint64_t *nz = t->nz + (size_t)from * t->fpm;
+	const struct idct2 *part = t->part + (size_t)from * t->fpm;
 	unsigned mx = to % j->mcus_x, my = to / j->mcus_x;
 
 	for (unsigned c = 0; c < j->ncomp; c++) {
@@ -855,39 +899,44 @@ static int tail_place(struct job *j, const struct tail *t, unsigned from,
 				size_t x = (size_t)(mx * cp->h + bx) * cp->sz;
 				uint8_t *out = cp->plane + y * cp->stride + x;
 				int16_t v = (int16_t)(*dc++ + delta[c]);
-				int16_t blk[64];
 
-				if (cp->sz == 1) {
+				if (cp->sz == 1)
 					*out = idct_1x1(v, cp->q[0]);
-					continue;
-				}
-				/* idct_2x2() reads these 25 only */
-				for (int k = 0; k < 25; k++)
-					blk[slot_pos[k]] = *coef++;
-				blk[0] = v;
-				if (idct_2x2(blk, cp->q, *nz++, out, cp->stride) < 0)
+				else if (idct_2x2_dc(part++, v, cp->q[0], out,
+						     cp->stride) < 0)
 					return -1;
 			}
 	}
 	return 0;
 }
 
-/* decode_scan() for a scan without restart markers, wholly unstuffed in
- * s->buf, with the tail's help.  Same returns. */
+/*
+ * decode_scan() for a scan without restart markers, with the tail's help.
+ * s->buf has room for all the data; the head unstuffs the first half and
+ * moves it to end where the tail's half starts.  Same returns, and -2
+ * when it cannot help (decode it the plain way).
+ */
 static int decode_split(struct job *j, struct scan *s, int (*stop)(void *),
 			void *arg)
 {
 	unsigned total = j->mcus_x * j->mcus_y, cur = 0, m = 0;
+	size_t slen = (size_t)(s->end - s->src), half = slen / 2, a;
 	struct tail t;
 	pthread_t th;
 	long sync = -1;
-	int rc = 1, helped = 1;
+	int rc = 1, helped = 1, ready = 0;
 
+	/* Not after an FF: a stuffed FF 00 must not straddle the halves. */
+	while (half < slen && s->src[half - 1] == 0xFF)
+		half++;
+	if (half < 1 || half >= slen)
+		return -2;
 	memset(&t, 0, sizeof(t));
 	t.j = j;
 	t.buf = s->buf;
-	t.len = (size_t)(s->cend - s->buf);
-	t.start = t.len / 2;
+	t.src = s->src + half;
+	t.src_end = s->end;
+	t.start = half;
 	t.cap = total + total / 4 + 64; /* room for MCUs out of step */
 	for (unsigned c = 0; c < j->ncomp; c++) {
 		t.bpm += j->comp[c].h * j->comp[c].v;
@@ -896,13 +945,31 @@ static int decode_split(struct job *j, struct scan *s, int (*stop)(void *),
 	}
 	t.rec = malloc(sizeof(*t.rec) * t.cap);
 	t.dc = malloc(sizeof(*t.dc) * t.cap * t.bpm);
-	t.coef = malloc(sizeof(*t.coef) * t.cap * t.fpm * 25 + 1);
-	t.nz = malloc(sizeof(*t.nz) * t.cap * t.fpm + 1);
-	if (t.rec == NULL || t.dc == NULL || t.coef == NULL || t.nz == NULL ||
+	t.part = malloc(sizeof(*t.part) * t.cap * t.fpm + 1);
+	if (t.rec == NULL || t.dc == NULL || t.part == NULL ||
 	    pthread_create(&th, NULL, tail_run, &t) != 0) {
-		rc = -2; /* no help: decode alone */
+		rc = -2;
 		goto out;
 	}
+	s->end = s->src + half;
+	s->cap = half;
+	s->no_pad = 1;
+	s->cend = s->buf;
+	unstuff(s);
+	if (s->marker >= 0) {
+		/* a marker in the first half: leave it to the plain way */
+		atomic_store_explicit(&t.quit, 1, memory_order_release);
+		pthread_join(th, NULL);
+		rc = -2;
+		goto out;
+	}
+	a = (size_t)(s->cend - s->buf);
+	memmove(s->buf + half - a, s->buf, a);
+	s->b.acc = 0, s->b.n = 0, s->b.p = s->buf + half - a;
+	/* Not yet into the tail's half (loaded when the head gets there). */
+	s->b.next = s->b.p + MARGIN < s->buf + half ? load_be(s->b.p) : 0;
+	s->cend = s->buf + half;
+	s->done = 0;
 again:
 	for (; m < total && sync < 0; m++) {
 		uint64_t pos;
@@ -910,6 +977,17 @@ again:
 		if (m % j->mcus_x == 0 && stop != NULL && stop(arg)) {
 			rc = -1;
 			break;
+		}
+		if (!ready && s->b.p + MARGIN >= s->buf + half) {
+			/* about to read the tail's half */
+			while (!atomic_load_explicit(&t.ready, memory_order_acquire))
+				sched_yield();
+			s->cend = s->buf + t.len;
+			s->marker = t.marker;
+			s->done = 1;
+			ready = 1;
+			/* the look-ahead may have read the half unwritten */
+			s->b.next = load_be(s->b.p);
 		}
 		if (head_mcu(j, s, m) < 0 || overrun(s))
 			break;
@@ -958,8 +1036,7 @@ again:
 out:
 	free(t.rec);
 	free(t.dc);
-	free(t.coef);
-	free(t.nz);
+	free(t.part);
 	return rc;
 }
 
@@ -1159,12 +1236,9 @@ int jpegdc_decode(const unsigned char *data, size_t len,
 	rc = -2;
 	if (j->restart == 0 && ci.src->bytes_in_buffer >= jpegdc_split_bytes) {
 		/* all of it at once: the tail reads the second half */
-		s.cap = ci.src->bytes_in_buffer;
-		s.buf = malloc(s.cap + MARGIN + 16);
-		if (s.buf != NULL) {
-			segment_start(&s);
+		s.buf = malloc(ci.src->bytes_in_buffer + MARGIN + 16);
+		if (s.buf != NULL)
 			rc = decode_split(j, &s, stop, arg);
-		}
 	}
 	if (rc == -2) {
 		free(s.buf);
@@ -1200,8 +1274,8 @@ int jpegdc_decode(const unsigned char *data, size_t len,
 oom:
 	rc = err_set(e, ERR_INTERNAL, "out of memory decoding a JPEG");
 out:
-	if (j != NULL)
-		for (unsigned c = 0; c < j->ncomp; c++)
+	if (j != NULL) /* all three: ncomp may be a file's 4 it declined */
+		for (unsigned c = 0; c < 3; c++)
 			free(j->comp[c].plane);
 	free(j);
 	free(s.buf);

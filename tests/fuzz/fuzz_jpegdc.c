@@ -2,8 +2,9 @@
  * fuzz_jpegdc.c - libFuzzer target for jpegdc_decode(), against libjpeg.
  *
  * The input bytes are an untrusted original, copied into a buffer of
- * exactly their size.  jpegdc may decline (1) but never fail (-1: it is
- * given no stop callback), and whatever it decodes must be what
+ * exactly their size, decoded the plain way and split between two threads
+ * (jpegdc_split_bytes 0).  jpegdc may decline (1) but never fail (-1: it
+ * is given no stop callback), and whatever it decodes must be what
  * libjpeg-turbo makes at scale 1/8, from data libjpeg did not have to pad.
  * A violation abort()s, which libFuzzer reports as a crash with the input
  * saved.  Files declaring more than 4096x4096 pixels are skipped: the
@@ -107,11 +108,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(copy);
 		return 0;
 	}
-	memset(&img, 0, sizeof(img));
-	rc = jpegdc_decode(copy, size, NULL, NULL, &img, NULL);
-	if (rc < 0)
-		fail("failed without a stop callback", size);
-	if (rc == 0) {
+	/* Once the plain way, once split between two threads. */
+	for (int split = 0; split < 2; split++) {
+		size_t saved = jpegdc_split_bytes;
+
+		memset(&img, 0, sizeof(img));
+		if (split)
+			jpegdc_split_bytes = 0;
+		rc = jpegdc_decode(copy, size, NULL, NULL, &img, NULL);
+		jpegdc_split_bytes = saved;
+		if (rc < 0)
+			fail("failed without a stop callback", size);
+		if (rc != 0)
+			continue;
+		free(px);
+		px = NULL;
 		int r = ref_decode(copy, size, &px, &px_len, NULL);
 
 		if (r < 0)
@@ -120,7 +131,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fail("decoded data libjpeg had to pad", size);
 		if ((size_t)img.width * img.height * img.channels != px_len ||
 		    memcmp(img.pixels, px, px_len) != 0)
-			fail("pixels differ from libjpeg's", size);
+			fail(split ? "pixels differ from libjpeg's (split)"
+				   : "pixels differ from libjpeg's", size);
 		jpegdc_image_release(&img);
 	}
 	free(px);
