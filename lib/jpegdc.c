@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 
@@ -692,6 +693,19 @@ static int decode_scan(struct job *j, struct scan *s, int (*stop)(void *),
  */
 size_t jpegdc_split_bytes = (size_t)2 << 20;
 
+/* Decoding threads of this process; a tail is started only for a core
+ * that would otherwise idle: under load it would only slow the others. */
+static _Atomic int threads_busy;
+
+static int idle_core(void)
+{
+	static long cores;
+
+	if (cores == 0)
+		cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return atomic_load_explicit(&threads_busy, memory_order_relaxed) < cores;
+}
+
 #define CHAINS 64                 /* tail restarts after a bad code */
 #define RESTART_SPAN (256 * 1024) /* ... within this many bytes of its start */
 
@@ -718,17 +732,38 @@ struct tail {
 	int chain_err[CHAINS];      /* ... for a bad code or the data's end */
 	unsigned chains;
 	_Atomic unsigned noted; /* MCUs noted and published */
-	_Atomic int finished, quit;
+	_Atomic int quit;
 	/* Once the head has met the tail (synced set, with release): tail
 	 * MCU from is image MCU from + off, DC values off by delta; the tail
 	 * places [mid, end) of its MCUs and the head [from, mid). */
 	_Atomic int synced, decoded;
+	pthread_mutex_t mu; /* with cv: waits for ready, decoded, synced, quit */
+	pthread_cond_t cv;
 	struct job *out;
 	unsigned from;
 	long off; /* may be negative: the tail counts MCUs from nowhere */
 	uint32_t delta[3];
 	int place_rc;
 };
+
+/* Sets *flag and wakes whoever waits for it. */
+static void tail_signal(struct tail *t, _Atomic int *flag)
+{
+	pthread_mutex_lock(&t->mu);
+	atomic_store_explicit(flag, 1, memory_order_release);
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Waits (asleep: the other thread has work to do) until *a or *b is set. */
+static void tail_wait(struct tail *t, _Atomic int *a, _Atomic int *b)
+{
+	pthread_mutex_lock(&t->mu);
+	while (!atomic_load_explicit(a, memory_order_acquire) &&
+	       !atomic_load_explicit(b, memory_order_acquire))
+		pthread_cond_wait(&t->cv, &t->mu);
+	pthread_mutex_unlock(&t->mu);
+}
 
 static uint64_t bit_pos(const struct bits *b, const uint8_t *buf)
 {
@@ -783,6 +818,7 @@ static void *tail_run(void *arg)
 	unsigned m = 0;
 	struct scan u;
 
+	atomic_fetch_add_explicit(&threads_busy, 1, memory_order_relaxed);
 	/* First the second half of the data, while the head does the first. */
 	memset(&u, 0, sizeof(u));
 	u.src = t->src;
@@ -793,7 +829,7 @@ static void *tail_run(void *arg)
 	unstuff(&u);
 	t->len = (size_t)(u.cend - t->buf);
 	t->marker = u.marker;
-	atomic_store_explicit(&t->ready, 1, memory_order_release);
+	tail_signal(t, &t->ready);
 
 	while (t->chains < CHAINS) {
 		struct bits b = { 0, load_be(t->buf + at), 0, t->buf + at };
@@ -820,11 +856,9 @@ static void *tail_run(void *arg)
 		    atomic_load_explicit(&t->quit, memory_order_relaxed))
 			break;
 	}
-	atomic_store_explicit(&t->decoded, 1, memory_order_release);
+	tail_signal(t, &t->decoded);
 	/* The head has either met us already or gives up on us now. */
-	while (!atomic_load_explicit(&t->synced, memory_order_acquire) &&
-	       !atomic_load_explicit(&t->quit, memory_order_acquire))
-		sched_yield();
+	tail_wait(t, &t->synced, &t->quit);
 	if (atomic_load_explicit(&t->synced, memory_order_acquire)) {
 		unsigned end, mid;
 
@@ -833,7 +867,7 @@ static void *tail_run(void *arg)
 			t->place_rc = tail_place(t->out, t, k,
 						 (unsigned)((long)k + t->off), t->delta);
 	}
-	atomic_store_explicit(&t->finished, 1, memory_order_release);
+	atomic_fetch_sub_explicit(&threads_busy, 1, memory_order_relaxed);
 	return NULL;
 }
 
@@ -932,6 +966,8 @@ static int decode_split(struct job *j, struct scan *s, int (*stop)(void *),
 	if (half < 1 || half >= slen)
 		return -2;
 	memset(&t, 0, sizeof(t));
+	pthread_mutex_init(&t.mu, NULL);
+	pthread_cond_init(&t.cv, NULL);
 	t.j = j;
 	t.buf = s->buf;
 	t.src = s->src + half;
@@ -958,7 +994,7 @@ static int decode_split(struct job *j, struct scan *s, int (*stop)(void *),
 	unstuff(s);
 	if (s->marker >= 0) {
 		/* a marker in the first half: leave it to the plain way */
-		atomic_store_explicit(&t.quit, 1, memory_order_release);
+		tail_signal(&t, &t.quit);
 		pthread_join(th, NULL);
 		rc = -2;
 		goto out;
@@ -980,8 +1016,7 @@ again:
 		}
 		if (!ready && s->b.p + MARGIN >= s->buf + half) {
 			/* about to read the tail's half */
-			while (!atomic_load_explicit(&t.ready, memory_order_acquire))
-				sched_yield();
+			tail_wait(&t, &t.ready, &t.ready);
 			s->cend = s->buf + t.len;
 			s->marker = t.marker;
 			s->done = 1;
@@ -1007,20 +1042,19 @@ again:
 		t.off = (long)m - (long)t.from;
 		for (unsigned c = 0; c < j->ncomp; c++)
 			t.delta[c] = j->comp[c].pred - t.rec[t.from].pred[c];
-		while (!atomic_load_explicit(&t.decoded, memory_order_acquire))
-			sched_yield();
+		tail_wait(&t, &t.decoded, &t.decoded);
 		if ((long)t.chain_end[k] + t.off < (long)total) {
 			/* The chain met stops short of the image's end: at a bad
 			 * code or the data's end (libjpeg would have to repair it
 			 * too), or for want of room (then go on alone). */
-			atomic_store_explicit(&t.quit, 1, memory_order_release);
+			tail_signal(&t, &t.quit);
 			pthread_join(th, NULL);
 			if (t.chain_err[k])
 				goto out;
 			helped = 0, sync = -1;
 			goto again;
 		}
-		atomic_store_explicit(&t.synced, 1, memory_order_release);
+		tail_signal(&t, &t.synced);
 		tail_range(&t, &end, &mid);
 		for (unsigned i = t.from; i < mid && placed == 0; i++)
 			placed = tail_place(j, &t, i, (unsigned)((long)i + t.off), t.delta);
@@ -1030,10 +1064,12 @@ again:
 		goto out;
 	}
 	if (helped) {
-		atomic_store_explicit(&t.quit, 1, memory_order_release);
+		tail_signal(&t, &t.quit);
 		pthread_join(th, NULL);
 	}
 out:
+	pthread_mutex_destroy(&t.mu);
+	pthread_cond_destroy(&t.cv);
 	free(t.rec);
 	free(t.dc);
 	free(t.part);
@@ -1213,6 +1249,7 @@ int jpegdc_decode(const unsigned char *data, size_t len,
 	int rc = 1;
 
 	pthread_once(&tables_once, tables_init);
+	atomic_fetch_add_explicit(&threads_busy, 1, memory_order_relaxed);
 	memset(&s, 0, sizeof(s));
 	if (read_header(&ci, &je, data, len) != 0)
 		goto out;
@@ -1234,7 +1271,8 @@ int jpegdc_decode(const unsigned char *data, size_t len,
 	s.src = ci.src->next_input_byte;
 	s.end = s.src + ci.src->bytes_in_buffer;
 	rc = -2;
-	if (j->restart == 0 && ci.src->bytes_in_buffer >= jpegdc_split_bytes) {
+	if (j->restart == 0 && ci.src->bytes_in_buffer >= jpegdc_split_bytes &&
+	    (jpegdc_split_bytes == 0 || idle_core())) {
 		/* all of it at once: the tail reads the second half */
 		s.buf = malloc(ci.src->bytes_in_buffer + MARGIN + 16);
 		if (s.buf != NULL)
@@ -1280,5 +1318,6 @@ out:
 	free(j);
 	free(s.buf);
 	jpeg_destroy_decompress(&ci);
+	atomic_fetch_sub_explicit(&threads_busy, 1, memory_order_relaxed);
 	return rc;
 }
