@@ -27,7 +27,7 @@ cflags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 declare -A srcs=(
 	[url]="lib/url.c lib/err.c"
 	[sniff]="lib/sniff.c lib/err.c"
-	[jpegdc]="lib/jpegdc.c lib/err.c -ljpeg -lpthread"
+	[jpegdc]="lib/jpegdc.c lib/jpegdc_split.c lib/err.c -ljpeg -lpthread"
 )
 passed=0 failed=0
 

@@ -1,0 +1,420 @@
+/* jpegdc_split.c - jpegdc with two threads on one scan (see below). */
+#include "jpegdc.h"
+#include "jpegdc_int.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* ---- two threads on one scan ------------------------------------------
+ *
+ * A scan without restart markers is one chain of codes, but Huffman codes
+ * fall back into step by themselves: a decoder started anywhere soon
+ * decodes the same codes as one started at the beginning.  So for a big
+ * scan a second thread (the tail) starts half way, as if at an MCU, and
+ * notes where each of its MCUs starts; the first thread decodes from the
+ * start until it reaches an MCU start the tail noted at the very same bit.
+ * From there both decode the same, so the tail's MCUs are the image's,
+ * with its DC predictors off by what the first thread's tell.  Should the
+ * two never meet, the first thread decodes it all: the result is exact
+ * either way; only the time differs.
+ */
+size_t jpegdc_split_bytes = (size_t)2 << 20;
+
+/* Decoding threads of this process; a tail is started only for a core
+ * that would otherwise idle: under load it would only slow the others. */
+static _Atomic int threads_busy;
+
+void jpegdc_busy(int delta)
+{
+	atomic_fetch_add_explicit(&threads_busy, delta, memory_order_relaxed);
+}
+
+int jpegdc_split_wanted(size_t bytes)
+{
+	static _Atomic long cores;
+	long n = atomic_load_explicit(&cores, memory_order_relaxed);
+
+	if (bytes < jpegdc_split_bytes)
+		return 0;
+	if (jpegdc_split_bytes == 0)
+		return 1;
+	if (n == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		atomic_store_explicit(&cores, n, memory_order_relaxed);
+	}
+	return atomic_load_explicit(&threads_busy, memory_order_relaxed) < n;
+}
+
+#define CHAINS 64                 /* tail restarts after a bad code */
+#define RESTART_SPAN (256 * 1024) /* ... within this many bytes of its start */
+
+struct tail_mcu {
+	uint64_t pos;     /* bit at which the MCU starts */
+	uint32_t pred[3]; /* the tail's DC predictors there */
+	uint32_t chain;
+};
+
+struct tail {
+	const struct job *j;
+	uint8_t *buf;
+	const uint8_t *src, *src_end; /* the second half, stuffed */
+	size_t start;      /* where the tail unstuffs it into buf, and starts */
+	size_t len;        /* the end of the unstuffed data in buf */
+	int marker;        /* the marker after it */
+	_Atomic int ready; /* len and marker set, the data in buf */
+	unsigned cap;      /* MCUs it may note */
+	unsigned bpm, fpm; /* blocks per MCU; of them, 2x2 ones */
+	struct tail_mcu *rec;
+	uint32_t *dc;       /* bpm per MCU: DC values by the tail's predictors */
+	struct idct2 *part; /* fpm per MCU: the first step of their IDCTs */
+	unsigned chain_end[CHAINS]; /* first MCU a chain could not decode */
+	int chain_err[CHAINS];      /* ... for a bad code or the data's end */
+	unsigned chains;
+	_Atomic unsigned noted; /* MCUs noted and published */
+	_Atomic int quit;
+	/* Once the head has met the tail (synced set, with release): tail
+	 * MCU from is image MCU from + off, DC values off by delta; the tail
+	 * places [mid, end) of its MCUs and the head [from, mid). */
+	_Atomic int synced, decoded;
+	pthread_mutex_t mu; /* with cv: waits for ready, decoded, synced, quit */
+	pthread_cond_t cv;
+	struct job *out;
+	unsigned from;
+	long off; /* may be negative: the tail counts MCUs from nowhere */
+	uint32_t delta[3];
+	int place_rc;
+};
+
+/* Sets *flag and wakes whoever waits for it. */
+static void tail_signal(struct tail *t, _Atomic int *flag)
+{
+	pthread_mutex_lock(&t->mu);
+	atomic_store_explicit(flag, 1, memory_order_release);
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Waits (asleep: the other thread has work to do) until *a or *b is set. */
+static void tail_wait(struct tail *t, _Atomic int *a, _Atomic int *b)
+{
+	pthread_mutex_lock(&t->mu);
+	while (!atomic_load_explicit(a, memory_order_acquire) &&
+	       !atomic_load_explicit(b, memory_order_acquire))
+		pthread_cond_wait(&t->cv, &t->mu);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static uint64_t bit_pos(const struct bits *b, const uint8_t *buf)
+{
+	return (uint64_t)(b->p - buf) * 8 - b->n;
+}
+
+/* Decodes MCU m of the tail; -1 on a bad code or past the data. */
+static int tail_mcu(struct tail *t, struct bits *b, uint32_t *pred, unsigned m)
+{
+	uint32_t *dc = t->dc + (size_t)m * t->bpm;
+	struct idct2 *part = t->part + (size_t)m * t->fpm;
+
+	for (unsigned c = 0; c < t->j->ncomp; c++) {
+		const struct comp *cp = &t->j->comp[c];
+
+		for (unsigned i = 0; i < cp->h * cp->v; i++) {
+			int16_t blk[64];
+			uint64_t nz;
+
+			if (dc_decode(b, cp->dc, &pred[c]) < 0)
+				return -1;
+			*dc++ = pred[c];
+			if (cp->sz == 1) {
+				if (ac_skip(b, cp->ac) < 0)
+					return -1;
+				continue;
+			}
+			memset(blk, 0, sizeof(blk));
+			if (ac_values(b, cp->ac, blk, &nz) < 0)
+				return -1;
+			jpegdc_idct_2x2_ac(blk, cp->q, nz, part++);
+		}
+	}
+	return bit_pos(b, t->buf) > (uint64_t)t->len * 8 ? -1 : 0;
+}
+
+static int tail_place(struct job *j, const struct tail *t, unsigned from,
+		      unsigned to, const uint32_t *delta);
+
+/* The tail MCUs that are the image's: [t->from, *end); the tail places
+ * from *mid on, the head before. */
+static void tail_range(const struct tail *t, unsigned *end, unsigned *mid)
+{
+	*end = (unsigned)((long)(t->j->mcus_x * t->j->mcus_y) - t->off);
+	*mid = t->from + (*end - t->from) / 2;
+}
+
+static void *tail_run(void *arg)
+{
+	struct tail *t = arg;
+	size_t at = t->start;
+	unsigned m = 0;
+	struct scan u;
+
+	jpegdc_busy(1);
+	/* First the second half of the data, while the head does the first. */
+	memset(&u, 0, sizeof(u));
+	u.src = t->src;
+	u.end = t->src_end;
+	u.buf = t->buf + t->start;
+	u.cend = u.buf;
+	u.cap = (size_t)(t->src_end - t->src);
+	jpegdc_unstuff(&u);
+	t->len = (size_t)(u.cend - t->buf);
+	t->marker = u.marker;
+	tail_signal(t, &t->ready);
+
+	while (t->chains < CHAINS) {
+		struct bits b = { 0, load_be(t->buf + at), 0, t->buf + at };
+		uint32_t pred[3] = { 0, 0, 0 };
+		unsigned k = t->chains++;
+
+		for (; m < t->cap; m++) {
+			if ((m & 63) == 0 &&
+			    atomic_load_explicit(&t->quit, memory_order_relaxed))
+				break;
+			t->rec[m].pos = bit_pos(&b, t->buf);
+			memcpy(t->rec[m].pred, pred, sizeof(pred));
+			t->rec[m].chain = k;
+			if (tail_mcu(t, &b, pred, m) < 0) {
+				t->chain_err[k] = 1;
+				break;
+			}
+			atomic_store_explicit(&t->noted, m + 1, memory_order_release);
+		}
+		t->chain_end[k] = m;
+		/* Lost early (still out of step): start again further on. */
+		at = (size_t)(bit_pos(&b, t->buf) / 8) + 1;
+		if (m >= t->cap || at >= t->len || at > t->start + RESTART_SPAN ||
+		    atomic_load_explicit(&t->quit, memory_order_relaxed))
+			break;
+	}
+	tail_signal(t, &t->decoded);
+	/* The head has either met us already or gives up on us now. */
+	tail_wait(t, &t->synced, &t->quit);
+	if (atomic_load_explicit(&t->synced, memory_order_acquire)) {
+		unsigned end, mid;
+
+		tail_range(t, &end, &mid);
+		for (unsigned k = mid; k < end && t->place_rc == 0; k++)
+			t->place_rc = tail_place(t->out, t, k,
+						 (unsigned)((long)k + t->off), t->delta);
+	}
+	jpegdc_busy(-1);
+	return NULL;
+}
+
+/* Looks for a tail MCU starting at bit pos, waiting for the tail as
+ * needed; *cur is where the last look stopped.  Returns its index or -1. */
+static long tail_find(struct tail *t, uint64_t pos, unsigned *cur)
+{
+	for (;;) {
+		unsigned noted = atomic_load_explicit(&t->noted, memory_order_acquire);
+
+		while (*cur < noted && t->rec[*cur].pos < pos)
+			(*cur)++;
+		if (*cur < noted)
+			return t->rec[*cur].pos == pos ? (long)*cur : -1;
+		if (atomic_load_explicit(&t->decoded, memory_order_acquire)) {
+			/* the last notes may have come with the end */
+			if (*cur < atomic_load_explicit(&t->noted, memory_order_acquire))
+				continue;
+			return -1;
+		}
+		sched_yield();
+	}
+}
+
+/* Decodes MCU m (numbered across the image) into the planes; -1 on a bad
+ * code or values out of range. */
+static int head_mcu(struct job *j, struct scan *s, unsigned m)
+{
+	unsigned mx = m % j->mcus_x, my = m / j->mcus_x;
+
+	for (unsigned c = 0; c < j->ncomp; c++) {
+		struct comp *cp = &j->comp[c];
+
+		for (unsigned by = 0; by < cp->v; by++) {
+			size_t y = (size_t)(my * cp->v + by) * cp->sz;
+			uint8_t *row = cp->plane + y * cp->stride;
+
+			for (unsigned bx = 0; bx < cp->h; bx++) {
+				size_t x = (size_t)(mx * cp->h + bx) * cp->sz;
+
+				if (jpegdc_block(s, cp, row + x) < 0)
+					return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Writes tail MCU from (DC values shifted by delta) as MCU to. */
+static int tail_place(struct job *j, const struct tail *t, unsigned from,
+		      unsigned to, const uint32_t *delta)
+{
+	const uint32_t *dc = t->dc + (size_t)from * t->bpm;
+	const struct idct2 *part = t->part + (size_t)from * t->fpm;
+	unsigned mx = to % j->mcus_x, my = to / j->mcus_x;
+
+	for (unsigned c = 0; c < j->ncomp; c++) {
+		struct comp *cp = &j->comp[c];
+
+		for (unsigned by = 0; by < cp->v; by++)
+			for (unsigned bx = 0; bx < cp->h; bx++) {
+				size_t y = (size_t)(my * cp->v + by) * cp->sz;
+				size_t x = (size_t)(mx * cp->h + bx) * cp->sz;
+				uint8_t *out = cp->plane + y * cp->stride + x;
+				int16_t v = (int16_t)(*dc++ + delta[c]);
+
+				if (cp->sz == 1)
+					*out = idct_1x1(v, cp->q[0]);
+				else if (jpegdc_idct_2x2_dc(part++, v, cp->q[0], out,
+						     cp->stride) < 0)
+					return -1;
+			}
+	}
+	return 0;
+}
+
+/*
+ * decode_scan() for a scan without restart markers, with the tail's help.
+ * s->buf has room for all the data; the head unstuffs the first half and
+ * moves it to end where the tail's half starts.  Same returns, and -2
+ * when it cannot help (decode it the plain way).
+ */
+int jpegdc_decode_split(struct job *j, struct scan *s, int (*stop)(void *),
+			void *arg)
+{
+	unsigned total = j->mcus_x * j->mcus_y, cur = 0, m = 0;
+	size_t slen = (size_t)(s->end - s->src), half = slen / 2, a;
+	struct tail t;
+	pthread_t th;
+	long sync = -1;
+	int rc = 1, helped = 1, ready = 0;
+
+	/* Not after an FF: a stuffed FF 00 must not straddle the halves. */
+	while (half < slen && s->src[half - 1] == 0xFF)
+		half++;
+	if (half < 1 || half >= slen)
+		return -2;
+	memset(&t, 0, sizeof(t));
+	pthread_mutex_init(&t.mu, NULL);
+	pthread_cond_init(&t.cv, NULL);
+	t.j = j;
+	t.buf = s->buf;
+	t.src = s->src + half;
+	t.src_end = s->end;
+	t.start = half;
+	t.cap = total + total / 4 + 64; /* room for MCUs out of step */
+	for (unsigned c = 0; c < j->ncomp; c++) {
+		t.bpm += j->comp[c].h * j->comp[c].v;
+		if (j->comp[c].sz == 2)
+			t.fpm += j->comp[c].h * j->comp[c].v;
+	}
+	t.rec = malloc(sizeof(*t.rec) * t.cap);
+	t.dc = malloc(sizeof(*t.dc) * t.cap * t.bpm);
+	t.part = malloc(sizeof(*t.part) * t.cap * t.fpm + 1);
+	if (t.rec == NULL || t.dc == NULL || t.part == NULL ||
+	    pthread_create(&th, NULL, tail_run, &t) != 0) {
+		rc = -2;
+		goto out;
+	}
+	s->end = s->src + half;
+	s->cap = half;
+	s->no_pad = 1;
+	s->cend = s->buf;
+	jpegdc_unstuff(s);
+	if (s->marker >= 0) {
+		/* a marker in the first half: leave it to the plain way */
+		tail_signal(&t, &t.quit);
+		pthread_join(th, NULL);
+		rc = -2;
+		goto out;
+	}
+	a = (size_t)(s->cend - s->buf);
+	memmove(s->buf + half - a, s->buf, a);
+	s->b.acc = 0, s->b.n = 0, s->b.p = s->buf + half - a;
+	/* Not yet into the tail's half (loaded when the head gets there). */
+	s->b.next = s->b.p + MARGIN < s->buf + half ? load_be(s->b.p) : 0;
+	s->cend = s->buf + half;
+	s->done = 0;
+again:
+	for (; m < total && sync < 0; m++) {
+		uint64_t pos;
+
+		if (m % j->mcus_x == 0 && stop != NULL && stop(arg)) {
+			rc = -1;
+			break;
+		}
+		if (!ready && s->b.p + MARGIN >= s->buf + half) {
+			/* about to read the tail's half */
+			tail_wait(&t, &t.ready, &t.ready);
+			s->cend = s->buf + t.len;
+			s->marker = t.marker;
+			s->done = 1;
+			ready = 1;
+			/* the look-ahead may have read the half unwritten */
+			s->b.next = load_be(s->b.p);
+		}
+		if (head_mcu(j, s, m) < 0 || jpegdc_overrun(s))
+			break;
+		pos = bit_pos(&s->b, s->buf);
+		if (helped && pos >= (uint64_t)t.start * 8 && m + 1 < total)
+			sync = tail_find(&t, pos, &cur);
+	}
+	if (m == total && sync < 0)
+		rc = jpegdc_segment_end(s) == 0xD9 ? 0 : 1;
+	if (sync >= 0) {
+		/* Image MCU m is the tail's MCU sync. */
+		unsigned k = t.rec[sync].chain, end, mid;
+		int placed = 0;
+
+		t.out = j;
+		t.from = (unsigned)sync;
+		t.off = (long)m - (long)t.from;
+		for (unsigned c = 0; c < j->ncomp; c++)
+			t.delta[c] = j->comp[c].pred - t.rec[t.from].pred[c];
+		tail_wait(&t, &t.decoded, &t.decoded);
+		if ((long)t.chain_end[k] + t.off < (long)total) {
+			/* The chain met stops short of the image's end: at a bad
+			 * code or the data's end (libjpeg would have to repair it
+			 * too), or for want of room (then go on alone). */
+			tail_signal(&t, &t.quit);
+			pthread_join(th, NULL);
+			if (t.chain_err[k])
+				goto out;
+			helped = 0, sync = -1;
+			goto again;
+		}
+		tail_signal(&t, &t.synced);
+		tail_range(&t, &end, &mid);
+		for (unsigned i = t.from; i < mid && placed == 0; i++)
+			placed = tail_place(j, &t, i, (unsigned)((long)i + t.off), t.delta);
+		pthread_join(th, NULL);
+		if (placed == 0 && t.place_rc == 0 && jpegdc_segment_end(s) == 0xD9)
+			rc = 0;
+		goto out;
+	}
+	if (helped) {
+		tail_signal(&t, &t.quit);
+		pthread_join(th, NULL);
+	}
+out:
+	pthread_mutex_destroy(&t.mu);
+	pthread_cond_destroy(&t.cv);
+	free(t.rec);
+	free(t.dc);
+	free(t.part);
+	return rc;
+}
+
