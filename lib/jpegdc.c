@@ -311,7 +311,7 @@ int jpegdc_overrun(const struct scan *s)
 
 /* Decodes one block of c into the plane at out; -1 on a bad code or
  * values out of range. */
-int jpegdc_block(struct scan *s, struct comp *c, uint8_t *out)
+static int block(struct scan *s, struct comp *c, uint8_t *out)
 {
 	int16_t blk[64];
 	uint64_t nz;
@@ -331,6 +331,26 @@ int jpegdc_block(struct scan *s, struct comp *c, uint8_t *out)
 		return -1;
 	jpegdc_idct_2x2_ac(blk, c->q, nz, &part);
 	return jpegdc_idct_2x2_dc(&part, blk[0], c->q[0], out, c->stride);
+}
+
+int jpegdc_mcu(struct job *j, struct scan *s, unsigned mx, unsigned my)
+{
+	for (unsigned c = 0; c < j->ncomp; c++) {
+		struct comp *cp = &j->comp[c];
+
+		for (unsigned by = 0; by < cp->v; by++) {
+			size_t y = (size_t)(my * cp->v + by) * cp->sz;
+			uint8_t *row = cp->plane + y * cp->stride;
+
+			for (unsigned bx = 0; bx < cp->h; bx++) {
+				size_t x = (size_t)(mx * cp->h + bx) * cp->sz;
+
+				if (block(s, cp, row + x) < 0)
+					return -1;
+			}
+		}
+	}
+	return 0;
 }
 
 /* Decodes every MCU of the scan into the planes.  Returns 0, 1 to
@@ -358,22 +378,7 @@ static int decode_scan(struct job *j, struct scan *s, int (*stop)(void *),
 				todo--;
 			}
 			keep_fed(s);
-			for (unsigned c = 0; c < j->ncomp; c++) {
-				struct comp *cp = &j->comp[c];
-
-				for (unsigned by = 0; by < cp->v; by++) {
-					size_t y = (size_t)(my * cp->v + by) * cp->sz;
-					uint8_t *row = cp->plane + y * cp->stride;
-
-					for (unsigned bx = 0; bx < cp->h; bx++) {
-						size_t x = (size_t)(mx * cp->h + bx) * cp->sz;
-
-						if (jpegdc_block(s, cp, row + x) < 0)
-							return 1;
-					}
-				}
-			}
-			if (jpegdc_overrun(s))
+			if (jpegdc_mcu(j, s, mx, my) < 0 || jpegdc_overrun(s))
 				return 1;
 		}
 	}

@@ -338,9 +338,9 @@ int jpegdc_segment_end(struct scan *s);
  * have warned "premature end of data segment" and made up zeros. */
 int jpegdc_overrun(const struct scan *s);
 
-/* Decodes one block of c into the plane at out; -1 on a bad code or
- * values out of range. */
-int jpegdc_block(struct scan *s, struct comp *c, uint8_t *out);
+/* Decodes MCU (mx, my) into the planes; -1 on a bad code or values out
+ * of range. */
+int jpegdc_mcu(struct job *j, struct scan *s, unsigned mx, unsigned my);
 
 /* ---- two threads (jpegdc_split.c) ------------------------------------ */
 

@@ -234,30 +234,6 @@ static long tail_find(struct tail *t, uint64_t pos, unsigned *cur)
 	}
 }
 
-/* Decodes MCU m (numbered across the image) into the planes; -1 on a bad
- * code or values out of range. */
-static int head_mcu(struct job *j, struct scan *s, unsigned m)
-{
-	unsigned mx = m % j->mcus_x, my = m / j->mcus_x;
-
-	for (unsigned c = 0; c < j->ncomp; c++) {
-		struct comp *cp = &j->comp[c];
-
-		for (unsigned by = 0; by < cp->v; by++) {
-			size_t y = (size_t)(my * cp->v + by) * cp->sz;
-			uint8_t *row = cp->plane + y * cp->stride;
-
-			for (unsigned bx = 0; bx < cp->h; bx++) {
-				size_t x = (size_t)(mx * cp->h + bx) * cp->sz;
-
-				if (jpegdc_block(s, cp, row + x) < 0)
-					return -1;
-			}
-		}
-	}
-	return 0;
-}
-
 /* Writes tail MCU from (DC values shifted by delta) as MCU to. */
 static int tail_place(struct job *j, const struct tail *t, unsigned from,
 		      unsigned to, const uint32_t *delta)
@@ -366,7 +342,8 @@ again:
 			/* the look-ahead may have read the half unwritten */
 			s->b.next = load_be(s->b.p);
 		}
-		if (head_mcu(j, s, m) < 0 || jpegdc_overrun(s))
+		if (jpegdc_mcu(j, s, m % j->mcus_x, m / j->mcus_x) < 0 ||
+		    jpegdc_overrun(s))
 			break;
 		pos = bit_pos(&s->b, s->buf);
 		if (helped && pos >= (uint64_t)t.start * 8 && m + 1 < total)

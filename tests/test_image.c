@@ -7,6 +7,38 @@
 #include "jpegdc.h"
 #include "test.h"
 
+/* Reads a MagickCore pseudo-format ("gradient:red-blue") at w x h. */
+static Image *read_spec(ImageInfo *info, const char *spec, unsigned w,
+			unsigned h, ExceptionInfo *exc)
+{
+	char size[32];
+
+	snprintf(size, sizeof(size), "%ux%u", w, h);
+	CloneString(&info->size, size);
+	snprintf(info->filename, sizeof(info->filename), "%s", spec);
+	return ReadImage(info, exc);
+}
+
+/* Encodes img (destroyed) as coder with info; the caller frees the
+ * result with free(). */
+static unsigned char *encode(ImageInfo *info, Image *img, const char *coder,
+			     size_t *len, ExceptionInfo *exc)
+{
+	unsigned char *blob, *copy = NULL;
+
+	/* A fresh filename: ImageToBlob takes the coder from it first. */
+	snprintf(info->filename, sizeof(info->filename), "%s:", coder);
+	snprintf(img->magick, sizeof(img->magick), "%s", coder);
+	blob = ImageToBlob(info, img, len, exc);
+	if (blob != NULL) {
+		copy = malloc(*len);
+		memcpy(copy, blob, *len);
+		RelinquishMagickMemory(blob);
+	}
+	DestroyImage(img);
+	return copy;
+}
+
 /* Makes an image from a MagickCore pseudo-format ("gradient:red-blue")
  * and encodes it as coder; the caller frees the blob with free(). */
 static unsigned char *make(const char *spec, unsigned w, unsigned h,
@@ -15,14 +47,9 @@ static unsigned char *make(const char *spec, unsigned w, unsigned h,
 {
 	ImageInfo *info = CloneImageInfo(NULL);
 	ExceptionInfo *exc = AcquireExceptionInfo();
-	Image *img;
-	unsigned char *blob, *copy = NULL;
-	char size[32];
+	Image *img = read_spec(info, spec, w, h, exc);
+	unsigned char *copy = NULL;
 
-	snprintf(size, sizeof(size), "%ux%u", w, h);
-	CloneString(&info->size, size);
-	snprintf(info->filename, sizeof(info->filename), "%s", spec);
-	img = ReadImage(info, exc);
 	if (img == NULL)
 		goto out;
 	if (alpha) {
@@ -40,17 +67,8 @@ static unsigned char *make(const char *spec, unsigned w, unsigned h,
 	if (colorspace != NULL && strcmp(colorspace, "CMYK") == 0)
 		TransformImageColorspace(img, CMYKColorspace);
 	SetImageProperty(img, "comment", "secret comment");
-	/* A fresh filename: ImageToBlob takes the coder from it first. */
-	snprintf(info->filename, sizeof(info->filename), "%s:", coder);
-	snprintf(img->magick, sizeof(img->magick), "%s", coder);
 	info->quality = 90;
-	blob = ImageToBlob(info, img, len, exc);
-	if (blob != NULL) {
-		copy = malloc(*len);
-		memcpy(copy, blob, *len);
-		RelinquishMagickMemory(blob);
-	}
-	DestroyImage(img);
+	copy = encode(info, img, coder, len, exc);
 out:
 	DestroyImageInfo(info);
 	DestroyExceptionInfo(exc);
@@ -372,30 +390,17 @@ static unsigned char *make_jpeg(const char *spec, unsigned w, unsigned h,
 {
 	ImageInfo *info = CloneImageInfo(NULL);
 	ExceptionInfo *exc = AcquireExceptionInfo();
-	unsigned char *blob, *copy = NULL;
-	Image *img;
-	char size[32];
+	Image *img = read_spec(info, spec, w, h, exc);
+	unsigned char *copy = NULL;
 
-	snprintf(size, sizeof(size), "%ux%u", w, h);
-	CloneString(&info->size, size);
-	snprintf(info->filename, sizeof(info->filename), "%s", spec);
-	img = ReadImage(info, exc);
 	if (img == NULL)
 		goto out;
 	if (grey)
 		SetImageType(img, GrayscaleType);
-	snprintf(info->filename, sizeof(info->filename), "JPEG:");
-	snprintf(img->magick, sizeof(img->magick), "JPEG");
 	info->quality = 88;
 	if (sampling != NULL)
 		CloneString(&info->sampling_factor, sampling);
-	blob = ImageToBlob(info, img, len, exc);
-	if (blob != NULL) {
-		copy = malloc(*len);
-		memcpy(copy, blob, *len);
-		RelinquishMagickMemory(blob);
-	}
-	DestroyImage(img);
+	copy = encode(info, img, "JPEG", len, exc);
 out:
 	DestroyImageInfo(info);
 	DestroyExceptionInfo(exc);
