@@ -270,7 +270,8 @@ static int deadline_stop(void *arg)
 
 /*
  * A JPEG that MagickCore would decode at 1/8 scale, decoded by jpegdc
- * into the very pixels libjpeg-turbo would make, about a third faster.
+ * into the very pixels libjpeg-turbo would make, faster (README,
+ * Performance).
  * Returns the image, or NULL with *declined set (decode it with
  * MagickCore) or with e set.
  */
