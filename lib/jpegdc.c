@@ -608,6 +608,7 @@ int jpegdc_decode(const unsigned char *data, size_t len,
 	out->width = (ci.image_width + 7) / 8;
 	out->height = (ci.image_height + 7) / 8;
 	out->channels = j->ncomp;
+	out->threads = j->threads ? j->threads : 1;
 	for (unsigned c = 0; c < j->ncomp; c++) {
 		out->h_samp[c] = (unsigned)ci.comp_info[c].h_samp_factor;
 		out->v_samp[c] = (unsigned)ci.comp_info[c].v_samp_factor;

@@ -31,6 +31,7 @@ struct jpegdc_image {
 	unsigned channels;      /* 1 (greyscale) or 3 (RGB) */
 	unsigned char *pixels;  /* width * height * channels, row by row */
 	unsigned h_samp[3], v_samp[3]; /* the file's sampling factors */
+	unsigned threads;       /* 2 when a second thread decoded part of it */
 };
 
 /*

@@ -379,7 +379,7 @@ again:
 			placed = tail_place(j, &t, i, (unsigned)((long)i + t.off), t.delta);
 		pthread_join(th, NULL);
 		if (placed == 0 && t.place_rc == 0 && jpegdc_segment_end(s) == 0xD9)
-			rc = 0;
+			rc = 0, j->threads = 2;
 		goto out;
 	}
 	if (helped) {

@@ -158,9 +158,10 @@ out:
 }
 
 /* 1 when jpegdc's answer agrees with libjpeg's: the same pixels, from
- * data libjpeg did not have to make up; or declined. *took tells which. */
-static int agrees(const unsigned char *d, size_t len, int *took, char *why,
-		  size_t why_len)
+ * data libjpeg did not have to make up; or declined.  *took tells which,
+ * and *threads how many threads decoded it. */
+static int agrees(const unsigned char *d, size_t len, int *took,
+		  unsigned *threads, char *why, size_t why_len)
 {
 	struct jpegdc_image img = { 0 };
 	struct ref r;
@@ -169,6 +170,7 @@ static int agrees(const unsigned char *d, size_t len, int *took, char *why,
 	int ok = 1;
 
 	*took = rc == 0;
+	*threads = rc == 0 ? img.threads : 0;
 	snprintf(why, why_len, "ok");
 	if (rc != 0) {
 		if (rc < 0)
@@ -208,7 +210,7 @@ static void test_exact(void)
 	static const enum layout layouts[] = { GREY, YCC444, YCC420 };
 	static const int qualities[] = { 30, 90, 100 };
 	static const int restarts[] = { 0, 1, 7 };
-	unsigned n = 0, bad = 0;
+	unsigned n = 0, bad = 0, big = 0, two = 0;
 
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
 		for (size_t l = 0; l < 3; l++)
@@ -222,9 +224,15 @@ static void test_exact(void)
 						size_t len;
 						unsigned char *d = make_jpeg(&sp, &len);
 						char why[128];
-						int took, ok = agrees(d, len, &took, why, sizeof(why));
+						unsigned threads;
+						int took, ok = agrees(d, len, &took, &threads,
+								      why, sizeof(why));
 
 						n++;
+						if (sp.w >= 1000 && sp.restart == 0) {
+							big++;
+							two += threads == 2;
+						}
 						if (!ok || !took) {
 							bad++;
 							if (bad <= 5)
@@ -237,7 +245,12 @@ static void test_exact(void)
 						free(d);
 					}
 	CHECK(bad == 0, "%u of %u files differ from libjpeg or were declined", bad, n);
-	printf("exact: %u files, as libjpeg-turbo at 1/8\n", n);
+	/* Split, the two threads must meet on every big scan: else the test
+	 * would pass on the first thread alone. */
+	if (jpegdc_split_bytes == 0)
+		CHECK(two == big, "%u of %u big scans on two threads", two, big);
+	printf("exact: %u files, as libjpeg-turbo at 1/8; %u of the %u big scans "
+	       "without restart markers on two threads\n", n, two, big);
 }
 
 static void test_declines(void)
@@ -331,7 +344,9 @@ static void test_corrupt(void)
 				default: dl = at + 1; break;
 				}
 			}
-			ok = agrees(d, dl, &t, why, sizeof(why));
+			unsigned threads;
+
+			ok = agrees(d, dl, &t, &threads, why, sizeof(why));
 			took += t, declined += !t;
 			if (!ok) {
 				bad++;

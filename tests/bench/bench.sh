@@ -205,25 +205,26 @@ hwm_reset() {
 		echo 5 >"/proc/$p/clear_refs" 2>/dev/null || HWM_RESET=0
 	done
 }
-hwm_mb() {
-	local p v kb=0
+# proc_sum FILE AWK PID...: the sum over the processes of what the awk
+# program AWK prints for /proc/PID/FILE (0 for a process gone).
+proc_sum() {
+	local file=$1 prog=$2 p v t=0
+	shift 2
 	for p in "$@"; do
-		v=$(awk '/^VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null)
-		kb=$((kb + ${v:-0}))
+		v=$(awk "$prog" "/proc/$p/$file" 2>/dev/null)
+		t=$((t + ${v:-0}))
 	done
-	echo $(((kb + 512) / 1024))
+	echo "$t"
+}
+hwm_mb() {
+	echo $((($(proc_sum status '/^VmHWM/ {print $2}' "$@") + 512) / 1024))
 }
 declare -A RPS P50 P99 RSS PEAK CPU NOTE
 RESP_PEAK=0
 TCK=$(getconf CLK_TCK)
 # cpu_ticks PID...: user + system time of the processes (all threads), in ticks.
 cpu_ticks() {
-	local p v t=0
-	for p in "$@"; do
-		v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null)
-		t=$((t + ${v:-0}))
-	done
-	echo "$t"
+	proc_sum stat '{print $14 + $15}' "$@"
 }
 
 # measure KEY BASE TEMPLATE START COUNT CONNS PID...: one wrk run of

@@ -1,5 +1,6 @@
 # tests/e2e/check.sh: the check helpers every end-to-end script shares.
-# Source it, set NAME, and `trap check_finish EXIT`: each check prints
+# Source it (after deploy/stack.sh), set NAME, and call check_start (or
+# `trap check_finish EXIT` for a script without servers): each check prints
 # "ok - ..." or "not ok - ... (details)", and the last line is
 # "NAME: N passed, M failed"; the script then exits 1 if any failed.
 
@@ -38,5 +39,22 @@ check_finish() { # [RC]: the script's exit status, when called from a wrapper
 	fi
 	echo "$NAME: $passed passed, $failed failed"
 	[ "$failed" -eq 0 ] && exit 0
+	exit 1
+}
+
+# check_start RUN_DIR [FINISH]: stack_init RUN_DIR, then FINISH (default
+# check_finish, which it must end with) on exit, and an interrupt counted
+# as a failure.
+check_start() {
+	stack_init "$1" || exit 1
+	# shellcheck disable=SC2064 # the handler's name is fixed now
+	trap "${2:-check_finish}" EXIT
+	trap 'fail "run to the end" "interrupted"; exit 1' INT TERM
+}
+
+# die DESC [DETAILS]: a failure the script cannot go on after (a server
+# that did not start).
+die() {
+	fail "$1" "${2:-see $STACK_DIR}"
 	exit 1
 }

@@ -26,15 +26,7 @@ mkdir -p "$FIX" "$T"
 . tests/e2e/check.sh
 NAME=e2e
 
-# Bail out (counted as a failure) when the stack cannot start.
-die() {
-	fail "$1" "${2:-see $OUT/run}"
-	exit 1
-}
-
-stack_init "$OUT/run" || exit 1
-trap check_finish EXIT
-trap 'fail "run to the end" "interrupted"; exit 1' INT TERM
+check_start "$OUT/run"
 
 # --- HTTP helpers --------------------------------------------------------
 

@@ -26,7 +26,6 @@ T=$OUT/tmp
 mountpoint -q "$FULL" 2>/dev/null && umount "$FULL"
 rm -rf "$OUT"
 mkdir -p "$SRC" "$FULL" "$T"
-stack_init "$OUT/run" || exit 1
 mounted=0
 bg_pids=()
 
@@ -49,13 +48,7 @@ finish() {
 	fi
 	check_finish "$rc"
 }
-trap finish EXIT
-trap 'fail "run to the end" "interrupted"; exit 1' INT TERM
-
-die() {
-	fail "$1" "${2:-see $OUT/run}"
-	exit 1
-}
+check_start "$OUT/run" finish
 
 # --- helpers -------------------------------------------------------------
 

@@ -21,9 +21,18 @@ SRC=$OUT/src
 STORE=$OUT/store
 rm -rf "$OUT"
 mkdir -p "$SRC/product/image" "$SRC/user/avatar" "$STORE"
-stack_init "$OUT/run" || exit 1
-trap check_finish EXIT
-trap 'exit 1' INT TERM
+check_start "$OUT/run"
+
+# interrupt PID: SIGINT to a job of ours; waits for it and sets $status
+# (its exit status) and $took (seconds from the signal to its end).
+interrupt() {
+	local start
+	start=$(date +%s.%N)
+	kill -INT "$1"
+	wait "$1"
+	status=$?
+	took=$(echo "$(date +%s.%N) - $start" | bc)
+}
 
 if [ ! -x "$BIN" ]; then
 	fail "bin/images exists" "run make bin/images first"
@@ -171,11 +180,7 @@ for _ in $(seq 200); do
 done
 kill -0 "$pid" 2>/dev/null && pass "SIGINT: still running when sent" ||
 	fail "SIGINT: still running when sent" "it had ended"
-start=$(date +%s.%N)
-kill -INT "$pid"
-wait "$pid"
-status=$?
-took=$(echo "$(date +%s.%N) - $start" | bc)
+interrupt "$pid"
 expect "SIGINT: exit status 130" "$status" 130
 expect_re "SIGINT: exited within 3 s (${took}s)" "$took" '^[0-2]?\.'
 expect_re "SIGINT: summary says interrupted" "$(grep '^images: interrupted: ' "$OUT/int.out")" \
@@ -266,11 +271,7 @@ for _ in $(seq 50); do
 done
 expect "fetch SIGINT: four downloads in flight, each under its lock" \
 	"$(rcli --scan --pattern "${PREFIX}lock:user/avatar/300*" | wc -l)" 4
-start=$(date +%s.%N)
-kill -INT "$pid"
-wait "$pid"
-status=$?
-took=$(echo "$(date +%s.%N) - $start" | bc)
+interrupt "$pid"
 expect "fetch SIGINT: exit status 130" "$status" 130
 expect_re "fetch SIGINT: exited within 1 s (${took}s)" "$took" '^0?\.'
 expect_re "fetch SIGINT: summary says interrupted" "$(cat "$OUT/fint.out")" \

@@ -15,9 +15,18 @@ STORE=$OUT/store
 CONF=$OUT/image-server.conf
 rm -rf "$OUT"
 mkdir -p "$SRC/ops/img" "$STORE"
-stack_init "$OUT/run" || exit 1
-trap check_finish EXIT
-trap 'exit 1' INT TERM
+check_start "$OUT/run"
+
+# restart PID: SIGUSR2 to the responder; prints the pid in its pid file
+# once that names another process (or after 5 s).
+restart() {
+	kill -USR2 "$1"
+	for _ in $(seq 50); do
+		[ "$(cat "$STACK_DIR/image-server.pid" 2>/dev/null)" != "$1" ] && break
+		sleep 0.1
+	done
+	cat "$STACK_DIR/image-server.pid"
+}
 
 base=$(( 24000 + ($$ % 400) * 10 ))
 UPORT=$(stack_free_port "$base")
@@ -132,21 +141,11 @@ done
 sleep 1.5
 old=$(cat "$STACK_DIR/image-server.pid")
 expect "restart 1: the pid file names the first process" "$old" "$FIRST"
-kill -USR2 "$old"
-for _ in $(seq 50); do
-	[ "$(cat "$STACK_DIR/image-server.pid" 2>/dev/null)" != "$old" ] && break
-	sleep 0.1
-done
-second=$(cat "$STACK_DIR/image-server.pid")
+second=$(restart "$old")
 wait "$FIRST"
 expect "restart 1: the first process exited 0" "$?" 0
 sleep 2.5
-kill -USR2 "$second"
-for _ in $(seq 50); do
-	[ "$(cat "$STACK_DIR/image-server.pid" 2>/dev/null)" != "$second" ] && break
-	sleep 0.1
-done
-third=$(cat "$STACK_DIR/image-server.pid")
+third=$(restart "$second")
 for _ in $(seq 100); do kill -0 "$second" 2>/dev/null || break; sleep 0.1; done
 sleep 1
 touch "$OUT/stop"

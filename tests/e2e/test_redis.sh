@@ -15,9 +15,7 @@ SRC=$OUT/src
 STORE=$OUT/store
 rm -rf "$OUT"
 mkdir -p "$SRC/e2e/img" "$STORE"
-stack_init "$OUT/run" || exit 1
-trap check_finish EXIT
-trap 'exit 1' INT TERM
+check_start "$OUT/run"
 
 base=$(( 21000 + ($$ % 400) * 10 ))
 RPORT=$(stack_free_port "$base")

@@ -26,14 +26,7 @@ mkdir -p "$FIX/ws/img" "$T"
 . tests/e2e/check.sh
 NAME=webservers
 
-die() {
-	fail "$1" "${2:-see $OUT/run}"
-	exit 1
-}
-
-stack_init "$OUT/run" || exit 1
-trap check_finish EXIT
-trap 'fail "run to the end" "interrupted"; exit 1' INT TERM
+check_start "$OUT/run"
 RUN=$STACK_DIR
 
 # get PORT PATH [CURL_ARGS...]: sets $code; body in $T/body, headers in
