@@ -1,26 +1,46 @@
 # image-server: the FastCGI responder, the command-line tools and tests.
 #
-#   make                  build bin/image-server
-#   make test             unit tests, then end-to-end tests with real servers
+#   make                  build bin/image-server and bin/images
 #   make run              install what is missing, build, serve on :7000
+#   make test             install what is missing, build, the whole suite
+#   make check            the whole suite, installing nothing
+#   make deps             install what building needs (deps-run, deps-test,
+#                         deps-bench: what those need)
 #   make install          bin, man pages, deploy examples (PREFIX, DESTDIR)
 #   make fuzz             libFuzzer on the URL parser, the sniffer, jpegdc
 #   make soak             two minutes of mixed load through nginx
 #   make bench            against plain nginx, sharp and image_filter
+#   make fresh-check      make run and make test as first commands on a
+#                         new Debian 12 root (debootstrap; root, ~30 min)
 #   make SANITIZER=address|undefined|thread ...
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
-PKGS    := MagickCore libcurl hiredis fcgi libcrypto libjpeg
+# The Debian packages of each use, and the pkg-config names of the
+# libraries, are kept in one place: deploy/install-deps.sh.
+INSTALL_DEPS ?= ./deploy/install-deps.sh
+PKGS    := $(shell sh deploy/install-deps.sh --pkg-config)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wvla -Werror
 CFLAGS  ?= -O2 -g
+
+# Goals that compile nothing in this make: they install packages first and
+# then run make again, which reads pkg-config afresh (on a new machine the
+# libraries are not there while this Makefile is read).
+WRAPPER_GOALS := run test soak bench deps deps-run deps-test deps-bench \
+           fresh-check fuzz install uninstall clean
+BUILDING := $(filter-out $(WRAPPER_GOALS),$(or $(MAKECMDGOALS),all))
+
+ifneq ($(BUILDING),)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+endif
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilib -Ifcgi -Icli \
-           $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
+           $(patsubst -I%,-isystem %,$(PKG_CFLAGS))
 # (-isystem: the libraries' own headers are not ours to keep warning-free)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LDLIBS  := $(PKG_LIBS) -lpthread -lm
 
 ifneq ($(SANITIZER),)
 ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer
@@ -34,15 +54,15 @@ FCGI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fcgi/*.c))
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all test unit e2e run deps clean soak bench
-all: bin/image-server $(if $(CLI_OBJ),bin/images)
+.PHONY: all check unit e2e run test deps deps-run deps-test deps-bench \
+        libs build-tests clean soak bench fresh-check
+all: bin/image-server bin/images
 
 # Everything is rebuilt when the flags change (say, SANITIZER=address
 # after a plain build): objects depend on a file that records them.
-FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(LDFLAGS)
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LDLIBS)
 FLAGS_STAMP := $(BUILD)/flags
-NO_BUILD_GOALS := install uninstall clean
-ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifneq ($(BUILDING),)
 ifneq ($(shell cat $(FLAGS_STAMP) 2>/dev/null),$(FLAGS_NOW))
 $(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
 endif
@@ -51,7 +71,12 @@ endif
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
-$(BUILD)/%.o: %.c $(FLAGS_STAMP)
+# Every compile waits for this check: a missing library is one line that
+# names its Debian package, not a compiler error about a header.
+libs:
+	@sh deploy/install-deps.sh --check-libs
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP) | libs
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -75,9 +100,16 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libimgsrv.a
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libimgsrv.a $(LDLIBS)
 
 deps:
-	@./deploy/install-deps.sh
+	@$(INSTALL_DEPS) build
+deps-run:
+	@$(INSTALL_DEPS) run
+deps-test:
+	@$(INSTALL_DEPS) test
+deps-bench:
+	@$(INSTALL_DEPS) bench
 
 # Unit tests: each program prints "NAME: N passed, N failed".
+build-tests: $(TESTS)
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do $$t || fail=1; done; exit $$fail
 
@@ -86,20 +118,37 @@ E2E := $(wildcard tests/e2e/test_*.sh)
 e2e: all
 	@fail=0; for t in $(E2E); do bash $$t || fail=1; done; exit $$fail
 
-test: all unit e2e
+# The suite on what is installed.
+check: all unit e2e
 
-run: deps all
-	@bash deploy/run.sh $(ARGS)
+# run and test install first, then build in a make of their own (see
+# WRAPPER_GOALS).  RUN_STACK and TEST_GOALS are there for the test of
+# this very path (tests/e2e/test_firstrun.sh).
+RUN_STACK  ?= bash deploy/run.sh
+TEST_GOALS ?= check
+test:
+	@$(INSTALL_DEPS) test
+	@$(MAKE) --no-print-directory $(TEST_GOALS)
+
+# PORT (7000) for nginx, REDIS_PORT (PORT+1) for Redis; ARGS go to
+# image-server after run.sh's own flags.
+run:
+	@$(INSTALL_DEPS) run
+	@$(MAKE) --no-print-directory all
+	@PORT=$(PORT) REDIS_PORT=$(REDIS_PORT) $(RUN_STACK) $(ARGS)
 
 # Fuzzing: libFuzzer (clang) on url_parse() and sniff(), built into
 # build-fuzz/; `make fuzz FUZZ_SECONDS=300` for a long run.
 FUZZ_SECONDS ?= 30
 .PHONY: fuzz
 fuzz:
+	@$(INSTALL_DEPS) test
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # A bounded soak through nginx (not in `make test`): SOAK_SECONDS, SOAK_CONNS.
-soak: deps all
+soak:
+	@$(INSTALL_DEPS) run
+	@$(MAKE) --no-print-directory all
 	@bash tests/bench/soak.sh $(or $(SOAK_SECONDS),120) $(or $(SOAK_CONNS),64)
 
 # image-server against plain nginx, sharp and nginx's image_filter on this
@@ -107,8 +156,16 @@ soak: deps all
 # latency, peak RSS, a 64-request herd and a PSNR check of our outputs;
 # prints a markdown table (also in tests/out/bench/bench.md). BENCH_SECONDS
 # (5 per run), BENCH_ROUNDS (3), BENCH_THREADS, BENCH_PERF=1 (perf profile).
-bench: deps all
+bench:
+	@$(INSTALL_DEPS) bench
+	@$(MAKE) --no-print-directory all
 	@bash tests/bench/bench.sh
+
+# The first-run path for real: a Debian 12 root from debootstrap with only
+# make and git, this repository cloned into it, then `make run` and `make
+# test` as its first commands (tests/fresh/fresh-check.sh; root, network).
+fresh-check:
+	@bash tests/fresh/fresh-check.sh
 
 clean:
 	rm -rf $(BUILD) bin build-fuzz

@@ -6,7 +6,7 @@
 #   . deploy/stack.sh
 #   stack_init run/                      # run directory; logs, pids, sockets
 #   trap stack_stop EXIT
-#   stack_redis 7001
+#   stack_redis 7001 [DATA_DIR]          # DATA_DIR: keep its data (AOF) there
 #   stack_responder img -store run/store -source 'file:///src/{model}/{field}/{id}.jpg'
 #   stack_nginx img 7000 run/store "$STACK_DIR/img.sock"
 #   stack_origin origin 7002 /some/dir   # static origin for http:// sources
@@ -14,7 +14,7 @@
 #   stack_stop                           # stops all of the above, by pid
 #
 # NAME (img, origin above) names each instance's files in the run directory:
-# NAME.sock and NAME.log (responder); NAME-access.log, NAME-error.log,
+# NAME.sock, NAME.pid and NAME.log (responder); NAME-access.log, NAME-error.log,
 # NAME.out, NAME-server.conf and NAME-nginx.conf (nginx). Functions return
 # non-zero with a message on stderr when a server does not come up.
 # Processes are started as children of the sourcing shell (never call these
@@ -24,6 +24,8 @@ STACK_DIR=""
 STACK_PIDS=()   # pids we started, in start order
 STACK_NAMES=()  # what each pid is, for messages
 STACK_SOCKS=()  # unix sockets to remove at stop
+STACK_PIDFILES=() # per pid: a pid file naming its successor ("" if none)
+STACK_NOW=()      # per pid: the process it is now (_stack_follow)
 STACK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK_BIN=${STACK_BIN:-$STACK_ROOT/bin/image-server}
 
@@ -34,12 +36,32 @@ stack_init() {
 	STACK_PIDS=()
 	STACK_NAMES=()
 	STACK_SOCKS=()
+	STACK_PIDFILES=()
+	STACK_NOW=()
 }
 
-# Remember a started process.
+# _stack_add PID WHAT [PIDFILE]: remember a started process.  With PIDFILE,
+# the process may hand over to a successor (the responder's SIGUSR2
+# restart), which writes its pid there: stack_alive and stack_stop then
+# follow the pid file.
 _stack_add() {
 	STACK_PIDS+=("$1")
 	STACK_NAMES+=("$2")
+	STACK_PIDFILES+=("${3:-}")
+	STACK_NOW+=("$1")
+}
+
+# _stack_follow I: the pid that entry I is now, into STACK_NOW[I]: its pid
+# file's when that names a live process (a successor, remembered even after
+# the file is gone), else the pid we started.
+_stack_follow() {
+	local f=${STACK_PIDFILES[$1]} pid=""
+	[ -n "$f" ] && read -r pid 2>/dev/null <"$f"
+	if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+		STACK_NOW[$1]=$pid
+	elif [ -z "${STACK_NOW[$1]:-}" ]; then
+		STACK_NOW[$1]=${STACK_PIDS[$1]}
+	fi
 }
 
 # _stack_wait TRIES PID WHAT COMMAND...: run COMMAND every 0.1 s until it
@@ -89,13 +111,19 @@ _stack_redis_ping() {
 	[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]
 }
 
-# stack_redis PORT: start a throw-away redis-server on 127.0.0.1:PORT (no
-# persistence), log in redis.log; wait until it answers PING.
+# stack_redis PORT [DATA_DIR]: start redis-server on 127.0.0.1:PORT, log in
+# redis.log; wait until it answers PING.  Without DATA_DIR it keeps nothing
+# (a test's throw-away registry); with it, its data live in DATA_DIR as an
+# append-only file and outlast a restart, as the store beside it does.
 stack_redis() {
-	local port=$1
+	local port=$1 keep=(--appendonly no --dir "$STACK_DIR")
 	_stack_port_free "$port" || return 1
-	redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
-		--daemonize no --dir "$STACK_DIR" >"$STACK_DIR/redis.log" 2>&1 &
+	if [ -n "${2:-}" ]; then
+		mkdir -p "$2" || return 1
+		keep=(--appendonly yes --appendfsync everysec --dir "$(cd "$2" && pwd)")
+	fi
+	redis-server --bind 127.0.0.1 --port "$port" --save '' "${keep[@]}" \
+		--daemonize no >"$STACK_DIR/redis.log" 2>&1 &
 	_stack_add $! "redis-server :$port"
 	_stack_wait 100 $! "redis-server :$port (see $STACK_DIR/redis.log)" \
 		_stack_redis_ping "$port"
@@ -103,20 +131,22 @@ stack_redis() {
 
 # stack_responder NAME ARGS...: run bin/image-server ARGS under spawn-fcgi on
 # the unix socket $STACK_DIR/NAME.sock (mode 0660, like a deployment); its
-# stderr (one line per request) goes to $STACK_DIR/NAME.log.
+# stderr (one line per request) goes to $STACK_DIR/NAME.log.  Its pid file,
+# $STACK_DIR/NAME.pid, follows it through SIGUSR2 restarts.
 stack_responder() {
 	local name=$1
 	shift
-	local sock=$STACK_DIR/$name.sock
+	local sock=$STACK_DIR/$name.sock pidf=$STACK_DIR/$name.pid
 	if [ ! -x "$STACK_BIN" ]; then
 		echo "stack: $STACK_BIN is missing; run make first" >&2
 		return 1
 	fi
 	# -n: no fork, so $! is the responder itself (spawn-fcgi execs it) and
 	# its stderr stays ours; forking spawn-fcgi sends it to /dev/null.
-	spawn-fcgi -n -s "$sock" -M 0660 -- "$STACK_BIN" "$@" \
+	rm -f "$pidf"
+	spawn-fcgi -n -s "$sock" -M 0660 -- "$STACK_BIN" -pid_file "$pidf" "$@" \
 		>>"$STACK_DIR/$name.log" 2>&1 &
-	_stack_add $! "responder $name"
+	_stack_add $! "responder $name" "$pidf"
 	STACK_SOCKS+=("$sock")
 	# spawn-fcgi binds the socket before it execs the responder, so the
 	# socket alone says little: also give the program a moment to fail on
@@ -214,13 +244,29 @@ EOF
 	_stack_nginx_run "$name" "$port" "$STACK_DIR/$name-server.conf"
 }
 
+# stack_forget PID: take PID (a server the caller stopped itself) out of
+# the lists, so stack_alive and stack_stop no longer look at it.
+stack_forget() {
+	local i
+	for i in "${!STACK_PIDS[@]}"; do
+		[ "${STACK_PIDS[$i]}" = "$1" ] &&
+			unset "STACK_PIDS[$i]" "STACK_NAMES[$i]" "STACK_PIDFILES[$i]" "STACK_NOW[$i]"
+	done
+	STACK_PIDS=("${STACK_PIDS[@]}")
+	STACK_NAMES=("${STACK_NAMES[@]}")
+	STACK_PIDFILES=("${STACK_PIDFILES[@]}")
+	STACK_NOW=("${STACK_NOW[@]}")
+}
+
 # stack_alive: true while every process we started runs; otherwise names
 # the dead ones on stderr.
 stack_alive() {
-	local i ok=0
+	local i ok=0 pid
 	for i in "${!STACK_PIDS[@]}"; do
-		if ! kill -0 "${STACK_PIDS[$i]}" 2>/dev/null; then
-			echo "stack: ${STACK_NAMES[$i]} (pid ${STACK_PIDS[$i]}) has died" >&2
+		_stack_follow "$i"
+		pid=${STACK_NOW[$i]}
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "stack: ${STACK_NAMES[$i]} (pid $pid) has died" >&2
 			ok=1
 		fi
 	done
@@ -233,17 +279,21 @@ stack_alive() {
 stack_stop() {
 	local i pid n
 	for ((i = ${#STACK_PIDS[@]} - 1; i >= 0; i--)); do
-		pid=${STACK_PIDS[$i]}
-		kill -TERM "$pid" 2>/dev/null || continue
-		for ((n = 0; n < 50; n++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
+		# The successor first (a restarted responder is no child of
+		# ours), then the process we started, if it still runs.
+		_stack_follow "$i"
+		for pid in "${STACK_NOW[$i]}" "${STACK_PIDS[$i]}"; do
+			kill -TERM "$pid" 2>/dev/null || continue
+			for ((n = 0; n < 50; n++)); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.1
+			done
+			if kill -0 "$pid" 2>/dev/null; then
+				echo "stack: ${STACK_NAMES[$i]} ignored SIGTERM; killing it" >&2
+				kill -KILL "$pid" 2>/dev/null
+			fi
+			wait "$pid" 2>/dev/null
 		done
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "stack: ${STACK_NAMES[$i]} ignored SIGTERM; killing it" >&2
-			kill -KILL "$pid" 2>/dev/null
-		fi
-		wait "$pid" 2>/dev/null
 	done
 	# spawn-fcgi leaves its socket behind.
 	for i in "${STACK_SOCKS[@]}"; do
@@ -252,5 +302,7 @@ stack_stop() {
 	STACK_PIDS=()
 	STACK_NAMES=()
 	STACK_SOCKS=()
+	STACK_PIDFILES=()
+	STACK_NOW=()
 	return 0
 }

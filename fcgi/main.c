@@ -33,6 +33,7 @@
 #include "image.h"
 #include "log.h"
 #include "jobs.h"
+#include "listener.h"
 #include "output.h"
 #include "queue.h"
 #include "stats.h"
@@ -264,25 +265,21 @@ static void restart(int listen_fd)
 }
 
 /* The listening socket: inherited from a restart, -socket, or fd 0. */
-static int open_listener(const struct conf *c)
+static int open_listener(const struct conf *c, struct err *e)
 {
-	int fd = 0;
-
 	if (inherited_fd >= 0)
 		return inherited_fd;
-	if (c->socket[0] == '\0')
-		return 0;
-	fd = FCGX_OpenSocket(c->socket, 128);
-	if (fd < 0) {
-		log_error("cannot listen on %s: %s", c->socket, strerror(errno));
-		return -1;
-	}
-	/* A unix socket: the web server's user, in our group, must be able to
-	 * connect (as spawn-fcgi -M 0660 does). */
-	if (c->socket[0] == '/' && chmod(c->socket, 0660) < 0)
-		log_warn("chmod %s: %s", c->socket, strerror(errno));
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return fd;
+	if (c->socket[0] != '\0')
+		return listener_open(c->socket, 128, e);
+	return listener_check(0, e) < 0 ? -1 : 0;
+}
+
+/* A store that is missing or not writable fails every miss: say so now. */
+static void warn_store(const char *store)
+{
+	if (access(store, W_OK | X_OK) < 0)
+		log_warn("store %s: %s; every miss will fail until it exists "
+			 "and is writable (-store)", store, strerror(errno));
 }
 
 static void write_pid_file(const char *path)
@@ -432,9 +429,15 @@ int main(int argc, char **argv)
 		log_error("FCGX_Init failed");
 		return 2;
 	}
-	listen_fd = open_listener(conf);
-	if (listen_fd < 0)
+	listen_fd = open_listener(conf, &e);
+	if (listen_fd < 0) {
+		/* Whoever started us reads why on stderr, named. */
+		fprintf(stderr, "image-server: %s\n", e.msg);
+		if (strcmp(conf->log, "syslog") == 0)
+			log_error("%s", e.msg);
 		return 2;
+	}
+	warn_store(conf->store);
 
 	/* After FCGX_Init: our handlers replace libfcgi's. */
 	memset(&sa, 0, sizeof(sa));

@@ -115,17 +115,6 @@ whole() {
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# forget PID: take PID (a server we stopped ourselves) out of the stack's
-# lists, so stack_alive and stack_stop no longer look at it.
-forget() {
-	local i
-	for i in "${!STACK_PIDS[@]}"; do
-		[ "${STACK_PIDS[$i]}" = "$1" ] && unset "STACK_PIDS[$i]" "STACK_NAMES[$i]"
-	done
-	STACK_PIDS=("${STACK_PIDS[@]}")
-	STACK_NAMES=("${STACK_NAMES[@]}")
-}
-
 # reap PID...: wait for background jobs of ours and drop them from bg_pids.
 reap() {
 	local p q keep=()
@@ -312,7 +301,7 @@ done
 kill -KILL "$K9"
 exec 9<&-
 wait "$K9" 2>/dev/null
-forget "$K9"
+stack_forget "$K9"
 reap "$k9_curl"
 # Best effort: say where the kill landed, without failing on timing.
 echo "# kill -9 after $(($(now_ms) - start)) ms, $landed;" \
@@ -381,7 +370,7 @@ sleep 0.8
 down_ms=$(now_ms)
 rcli shutdown nosave >/dev/null 2>&1
 wait "$RD_REDIS" 2>/dev/null
-forget "$RD_REDIS"
+stack_forget "$RD_REDIS"
 sleep 0.6
 up_ms=$(now_ms)
 stack_redis "$PR" || die "redis-server restarted"
