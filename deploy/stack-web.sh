@@ -18,7 +18,7 @@
 # stack_stop stops it by pid; never call these inside $( ) or a pipeline),
 # and waited for until it accepts connections. Files, for NAME: NAME-server.conf
 # (the rendered deploy config), NAME-apache.conf or NAME-lighttpd.conf (the
-# main config), NAME-error.log, NAME-access.log, NAME.out, NAME.pid.
+# main config), NAME-error.log, NAME-access.log, NAME.out, NAME-apache.pid or NAME-lighttpd.pid.
 # Functions return non-zero with a message on stderr when a server does not
 # come up.
 
@@ -73,7 +73,7 @@ Group root"
 ServerRoot $d
 ServerName 127.0.0.1
 $user
-PidFile $d/$name.pid
+PidFile $d/$name-apache.pid
 DefaultRuntimeDir $d/tmp/$name
 Mutex file:$d/tmp/$name default
 ErrorLog $d/$name-error.log
@@ -137,7 +137,7 @@ server.modules = ( "mod_access", "mod_accesslog" )
 server.bind = "127.0.0.1"
 server.port = $port
 server.document-root = "$d/tmp/$name/docroot"
-server.pid-file = "$d/$name.pid"
+server.pid-file = "$d/$name-lighttpd.pid"
 server.errorlog = "$d/$name-error.log"
 server.upload-dirs = ( "$d/tmp/$name" )
 accesslog.filename = "$d/$name-access.log"

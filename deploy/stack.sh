@@ -14,8 +14,9 @@
 #   stack_stop                           # stops all of the above, by pid
 #
 # NAME (img, origin above) names each instance's files in the run directory:
-# NAME.sock, NAME.pid and NAME.log (responder); NAME-access.log, NAME-error.log,
-# NAME.out, NAME-server.conf and NAME-nginx.conf (nginx). Functions return
+# NAME.sock, NAME.pid and NAME.log (responder); NAME-nginx.pid,
+# NAME-access.log, NAME-error.log, NAME.out, NAME-server.conf and
+# NAME-nginx.conf (nginx). Functions return
 # non-zero with a message on stderr when a server does not come up.
 # Processes are started as children of the sourcing shell (never call these
 # functions inside $( ) or a pipeline), so stack_stop can wait for them.
@@ -177,7 +178,7 @@ _stack_nginx_run() {
 $user
 daemon off;
 worker_processes 1;
-pid $d/$name.pid;
+pid $d/$name-nginx.pid;
 error_log $d/$name-error.log info;
 events { worker_connections 512; }
 http {

@@ -116,7 +116,7 @@ grep -q 'has died' "$RUN_OUT" && fail "no 'has died' for a restart" "$(grep 'has
 
 # --- Ctrl-C --------------------------------------------------------------------
 REDIS_PID=$(pgrep -f "redis-server 127.0.0.1:$RPORT" | head -n 1)
-NGINX_PID=$(cat "$RUN/nginx.pid" 2>/dev/null)
+NGINX_PID=$(cat "$RUN/nginx-nginx.pid" 2>/dev/null)
 stop_stack && pass "Ctrl-C stops run.sh" || fail "Ctrl-C stops run.sh" "still running"
 for p in "responder:$NEW" "redis:$REDIS_PID" "nginx:$NGINX_PID"; do
 	pid=${p#*:}
