@@ -19,57 +19,91 @@ struct opt {
 	size_t size;     /* OPT_STR: buffer size */
 	int64_t min, max; /* OPT_INT, OPT_INT64 */
 	const char *def;
-	const char *help;
+	const char *arg;  /* the value in -h, as image-server(8) writes it */
+	const char *help; /* -h; image-server(8) says the same, and more */
 };
 
-#define STR(f, d, h) { #f, OPT_STR, offsetof(struct conf, f), \
-		       sizeof(((struct conf *)0)->f), 0, 0, d, h }
-#define INT(f, lo, hi, d, h) { #f, OPT_INT, offsetof(struct conf, f), 0, \
-			       lo, hi, d, h }
-#define INT64(f, lo, hi, d, h) { #f, OPT_INT64, offsetof(struct conf, f), 0, \
-				 lo, hi, d, h }
-#define BOOL(f, h) { #f, OPT_BOOL, offsetof(struct conf, f), 0, 0, 1, "false", h }
+#define STR(f, a, d, h) { #f, OPT_STR, offsetof(struct conf, f), \
+			  sizeof(((struct conf *)0)->f), 0, 0, d, a, h }
+#define INT(f, a, lo, hi, d, h) { #f, OPT_INT, offsetof(struct conf, f), 0, \
+				  lo, hi, d, a, h }
+#define INT64(f, a, lo, hi, d, h) { #f, OPT_INT64, offsetof(struct conf, f), \
+				    0, lo, hi, d, a, h }
+#define BOOL(f, h) { #f, OPT_BOOL, offsetof(struct conf, f), 0, 0, 1, "false", \
+		     "", h }
 
+/* The one list of the options.  -h prints it, and tests/e2e/test_docs.sh
+ * holds image-server(8), image-server.conf(5) and deploy/image-server.conf
+ * to what -h prints: say a change there too. */
 static const struct opt opts[] = {
-	STR(env, "development", "development or production"),
-	STR(socket, "", "listen on PATH or HOST:PORT (default: fd 0, as under spawn-fcgi)"),
-	INT(threads, 1, 256, "4", "request threads"),
-	INT(magick_threads, 0, 64, "0", "OpenMP threads per image (0: cores / threads, at least 1)"),
-	INT(drain_seconds, 0, 3600, "20", "longest wait for requests in flight on SIGTERM"),
-	STR(log_level, "", "debug, info, warn or error (default: debug in development, info in production)"),
-	STR(store, "/var/lib/image-server/store", "store root directory"),
-	STR(source, "", "original URL template with {model} {field} {id}: file:///... or http(s)://..."),
-	INT(connect_timeout, 1, 600, "5", "source connect timeout, seconds"),
-	INT(source_timeout, 1, 3600, "30", "source transfer timeout, seconds"),
-	INT(max_redirects, 0, 20, "3", "redirects followed from an http(s) source"),
-	INT(default_quality, 1, 100, "75", "quality when the URL has no -qN"),
-	INT(maximum_width, 1, 99999, "2000", "widest output (406 above)"),
-	INT(maximum_height, 1, 99999, "2000", "highest output (406 above)"),
+	STR(env, "development|production", "development",
+	    "development or production; production hides the details of 500 and 507 answers"),
+	STR(socket, "PATH|HOST:PORT", "",
+	    "listen on this unix socket or TCP address, or none for the socket on fd 0 from spawn-fcgi or systemd"),
+	INT(threads, "N", 1, 256, "4", "request threads"),
+	INT(magick_threads, "N", 0, 64, "0",
+	    "OpenMP threads per image; 0: the cores divided by -threads, at least 1"),
+	INT(drain_seconds, "SECONDS", 0, 3600, "20",
+	    "longest wait for requests in flight after SIGTERM or SIGINT"),
+	STR(log_level, "LEVEL", "",
+	    "least level logged: debug, info, warn or error, or none for debug in development and info in production"),
+	STR(store, "DIR", "/var/lib/image-server/store", "store root directory"),
+	STR(source, "TEMPLATE", "",
+	    "URL template of originals, with {model}, {field} and {id}: file://, http:// or https://"),
+	INT(connect_timeout, "SECONDS", 1, 600, "5", "source connect timeout; 504 after it"),
+	INT(source_timeout, "SECONDS", 1, 3600, "30",
+	    "source transfer timeout, for the whole transfer; 504 after it"),
+	INT(max_redirects, "N", 0, 20, "3", "redirects followed from an http(s) source"),
+	INT(default_quality, "N", 1, 100, "75", "quality when the URL has no -qN"),
+	INT(maximum_width, "PIXELS", 1, 99999, "2000",
+	    "widest output a URL may ask for or make; 406 above it"),
+	INT(maximum_height, "PIXELS", 1, 99999, "2000",
+	    "highest output a URL may ask for or make; 406 above it"),
 	BOOL(allow_upscale, "make outputs larger than the original"),
-	STR(background, "white", "colour that transparency is flattened onto"),
-	STR(formats, "jpg,jpeg,png,gif,webp,avif", "enabled output formats"),
-	INT64(max_pixels, 1, INT64_C(1) << 40, "50000000", "largest original, in pixels (422 above)"),
-	INT64(max_source_bytes, 1, INT64_C(1) << 40, "52428800", "largest original, in bytes (422 above)"),
-	INT(max_side, 1, 65535, "16384", "widest or highest original, in pixels (422 above)"),
-	INT(max_frames, 1, 100000, "1000", "most frames of an animated original (422 above; the first is used)"),
-	INT(image_timeout, 1, 3600, "20", "longest decode + resize + encode of one output, seconds (422 above)"),
-	STR(redis, "", "Redis HOST:PORT or unix:PATH (empty: no Redis)"),
-	STR(redis_password, "", "Redis password"),
-	INT(redis_db, 0, 1000, "0", "Redis database number"),
-	STR(redis_prefix, "imgsrv:", "prefix of every Redis key"),
-	INT(redis_timeout_ms, 10, 60000, "200", "Redis connect and command timeout, ms"),
-	INT(lock_ttl_ms, 1000, 3600000, "30000", "lifetime of a work lock, renewed while work runs, ms"),
-	INT(wait_timeout, 1, 3600, "30", "longest wait for an output another worker makes, seconds"),
-	INT(queue_workers, 0, 64, "1", "threads that make queued outputs (needs -redis)"),
-	INT(job_attempts, 1, 100, "3", "attempts before a job goes to the dead-letter list"),
-	INT64(queue_max, 1, INT64_C(1) << 40, "100000", "most jobs waiting; POST answers 503 above"),
-	STR(allowed_sources, "", "hosts or URL prefixes POST sources may use even when private"),
-	BOOL(allow_private_sources, "let POST sources reach loopback, private and link-local addresses"),
-	STR(statsd, "", "statsd HOST:PORT for counters and timers over UDP (empty: off)"),
-	STR(statsd_prefix, "image_server", "prefix of every statsd name"),
-	STR(log, "stderr", "where log lines go: stderr or syslog"),
-	STR(pid_file, "", "write the process id here (rewritten by a restarted copy)"),
-	STR(config, "", "read options from FILE first (SIGHUP reads it again)"),
+	STR(background, "COLOUR", "white",
+	    "colour that transparency is flattened onto, any that MagickCore knows"),
+	STR(formats, "LIST", "jpg,jpeg,png,gif,webp,avif",
+	    "enabled output formats, separated by commas; jpg and jpeg are one"),
+	INT64(max_pixels, "N", 1, INT64_C(1) << 40, "50000000",
+	      "largest original, in pixels; 422 above it"),
+	INT64(max_source_bytes, "BYTES", 1, INT64_C(1) << 40, "52428800",
+	      "largest original, in bytes; 422 above it"),
+	INT(max_side, "PIXELS", 1, 65535, "16384",
+	    "widest or highest original, in pixels; 422 above it"),
+	INT(max_frames, "N", 1, 100000, "1000",
+	    "most frames of an animated original, of which only the first is used; 422 above it"),
+	INT(image_timeout, "SECONDS", 1, 3600, "20",
+	    "longest decode, resize and encode of one output; 422 after it"),
+	STR(redis, "HOST:PORT|unix:PATH", "",
+	    "Redis server for the registry, the locks and the queue, or none"),
+	STR(redis_password, "PASSWORD", "",
+	    "Redis password, sent with AUTH on every new connection"),
+	INT(redis_db, "N", 0, 1000, "0",
+	    "Redis database, selected on every new connection"),
+	STR(redis_prefix, "PREFIX", "imgsrv:", "prefix of every Redis key"),
+	INT(redis_timeout_ms, "MS", 10, 60000, "200",
+	    "Redis connect and command timeout, in milliseconds"),
+	INT(lock_ttl_ms, "MS", 1000, 3600000, "30000",
+	    "lifetime of a work lock, renewed while the work runs, in milliseconds"),
+	INT(wait_timeout, "SECONDS", 1, 3600, "30",
+	    "longest wait for an output another worker is making; 503 after it"),
+	INT(queue_workers, "N", 0, 64, "1",
+	    "threads that make the outputs queued by POST; they need -redis"),
+	INT(job_attempts, "N", 1, 100, "3",
+	    "attempts of a queued job before it goes to the dead-letter list"),
+	INT64(queue_max, "N", 1, INT64_C(1) << 40, "100000",
+	      "most jobs waiting; a POST that would queue more answers 503"),
+	STR(allowed_sources, "LIST", "",
+	    "hosts or URL prefixes that POST source= URLs may use even when their address is not public"),
+	BOOL(allow_private_sources,
+	     "let POST source= URLs reach any address: the source guard is off"),
+	STR(statsd, "HOST:PORT", "",
+	    "statsd server for counters and timers over UDP, or none"),
+	STR(statsd_prefix, "PREFIX", "image_server", "prefix of every statsd name"),
+	STR(log, "stderr|syslog", "stderr", "where log lines go: stderr or syslog"),
+	STR(pid_file, "FILE", "",
+	    "write the process id to FILE; a restarted copy writes its own"),
+	STR(config, "FILE", "", "read options from FILE first; SIGHUP reads it again"),
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -378,15 +412,78 @@ int conf_format_mask(const char *list, unsigned *mask, struct err *e)
 	return 0;
 }
 
+static int restart_only_opt(const char *name)
+{
+	for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++)
+		if (strcmp(restart_only[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+#define USAGE_COL 28   /* where the help text starts */
+#define USAGE_WIDTH 79
+
+/* Writes text from column col (the cursor is there), wrapped at words. */
+static void usage_wrap(FILE *f, const char *text, int col)
+{
+	int at = col;
+
+	while (*text != '\0') {
+		size_t len = strcspn(text, " ");
+
+		if (at > col && at + 1 + (int)len > USAGE_WIDTH) {
+			fprintf(f, "\n%*s", col, "");
+			at = col;
+		} else if (at > col) {
+			fputc(' ', f);
+			at++;
+		}
+		fprintf(f, "%.*s", (int)len, text);
+		at += (int)len;
+		text += len;
+		text += strspn(text, " ");
+	}
+	fputc('\n', f);
+}
+
+/* One option: "  -name ARG", then its help, range, default and [restart]. */
+static void usage_opt(FILE *f, const char *left, const char *help)
+{
+	int n = fprintf(f, "  %s", left);
+
+	if (n + 2 > USAGE_COL)
+		fprintf(f, "\n%*s", USAGE_COL, "");
+	else
+		fprintf(f, "%*s", USAGE_COL - n, "");
+	usage_wrap(f, help, USAGE_COL);
+}
+
 void conf_usage(FILE *f)
 {
-	fprintf(f, "options (-name value, -name=value; booleans alone):\n");
+	fprintf(f,
+		"options, written -name value, --name value, -name=value or\n"
+		"--name=value; a boolean is given alone for true, or as\n"
+		"-name=true|false|yes|no|1|0. A later option overrides an earlier one,\n"
+		"and every option overrides the -config file. [restart]: a reload\n"
+		"(SIGHUP) keeps the running value. image-server(8) describes each\n"
+		"option, image-server.conf(5) the file.\n");
+	usage_opt(f, "-h, -help, --help", "print this list and exit");
 	for (size_t i = 0; i < NOPTS; i++) {
 		const struct opt *o = &opts[i];
-		fprintf(f, "  -%-18s %s", o->name, o->help);
-		if (o->type != OPT_BOOL && o->def[0] != '\0')
-			fprintf(f, " (default %s)", o->def);
-		fputc('\n', f);
+		char left[64], help[256];
+		int n;
+
+		snprintf(left, sizeof(left), "-%s%s%s", o->name,
+			 o->arg[0] ? " " : "", o->arg);
+		n = snprintf(help, sizeof(help), "%s (", o->help);
+		if (o->type == OPT_INT || o->type == OPT_INT64)
+			n += snprintf(help + n, sizeof(help) - (size_t)n,
+				      "%lld to %lld, ", (long long)o->min,
+				      (long long)o->max);
+		snprintf(help + n, sizeof(help) - (size_t)n, "default %s)%s",
+			 o->def[0] ? o->def : "none",
+			 restart_only_opt(o->name) ? " [restart]" : "");
+		usage_opt(f, left, help);
 	}
-	fprintf(f, "  -%-18s same as -env\n", "e");
+	usage_opt(f, "-e development|production", "same as -env");
 }
