@@ -1,4 +1,5 @@
 /* fetch.c - originals of a range of ids, downloaded on one curl multi handle. */
+#include "clock.h"
 #include "fetch.h"
 
 #include <curl/curl.h>
@@ -10,7 +11,7 @@
 #include "image.h"
 #include "log.h"
 #include "progress.h"
-#include "registry.h"
+#include "output.h"
 #include "signals.h"
 #include "source.h"
 #include "store.h"
@@ -30,8 +31,7 @@ struct slot {
 	int tries;           /* transfers started */
 	double not_before;   /* ms: a back-off or a lock poll */
 	double busy_since;   /* ms: its lock was first found taken; 0: not */
-	int locked;          /* the lock is ours, or Redis is off or down */
-	struct registry_lock *lock;
+	struct output_claim *claim; /* the work on its original is ours */
 	CURL *easy;          /* kept for the next id */
 	struct buf body;
 	struct source_sink sink; /* into body, capped */
@@ -42,11 +42,10 @@ struct fetch {
 	const struct cli_args *a;
 	const struct conf *c;
 	struct progress *p;
-	struct registry *reg;
-	struct registry_conn *redis;
+	struct output_env *env;
+	struct output_worker *w;     /* the make-once protocol (output.h) */
 	struct source *files;        /* a file:// source */
 	struct source_opts sopts;
-	struct image_limits limits;
 	CURLM *multi;
 	struct slot *slots;
 	int http;                    /* the source is http(s) */
@@ -56,37 +55,21 @@ struct fetch {
 	struct progress_counts pc;
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* "model/field/id", and with "/original" the name of its lock. */
+/* "model/field/id" */
 static void image_name(const struct fetch *f, const struct slot *s,
-		       char *buf, size_t size, int lock)
+		       char *buf, size_t size)
 {
-	snprintf(buf, size, "%s/%s/%s%s", f->a->model, f->a->field, s->id,
-		 lock ? "/" STORE_ORIGINAL : "");
+	snprintf(buf, size, "%s/%s/%s", f->a->model, f->a->field, s->id);
 }
 
 /* Frees the slot for the next id.  failure: the error left for the
- * responder's waiters on the lock (as output.c does), or NULL. */
+ * responder's waiters on its original, or NULL. */
 static void release(struct fetch *f, struct slot *s, const struct err *failure)
 {
-	char name[256];
-
-	if (s->lock != NULL) {
-		image_name(f, s, name, sizeof(name), 1);
-		if (failure != NULL)
-			(void)registry_set_error(f->redis, name, failure);
-		registry_unlock(f->redis, s->lock);
-	}
+	output_abort(f->w, s->claim, failure);
+	s->claim = NULL;
 	buf_release(&s->body);
-	s->lock = NULL;
-	s->locked = 0;
 	s->tries = 0;
 	s->busy_since = 0;
 	s->state = S_FREE;
@@ -105,7 +88,7 @@ static void fail(struct fetch *f, struct slot *s, const struct err *e)
 {
 	char image[256];
 
-	image_name(f, s, image, sizeof(image), 0);
+	image_name(f, s, image, sizeof(image));
 	if (e->code == ERR_NOT_FOUND) {
 		if (log_get_level() <= LOG_INFO)
 			progress_note(f->p, "missing %s: %s", image, e->msg);
@@ -116,21 +99,17 @@ static void fail(struct fetch *f, struct slot *s, const struct err *e)
 	finish(f, s, &f->pc.failed, e);
 }
 
-/* The body is the original: check it, store it, record it. */
+/* The body is the original: checked, stored and recorded by the commit. */
 static void keep(struct fetch *f, struct slot *s)
 {
-	struct sniff_info si;
-	char image[256];
+	struct output_claim *claim = s->claim;
 	struct err e;
 
-	if (image_check_original(s->body.data, s->body.len, &f->limits, &si,
-				 &e) < 0 ||
-	    store_write_atomic(s->path, s->body.data, s->body.len, &e) < 0) {
+	s->claim = NULL; /* the commit lets go of it, either way */
+	if (output_commit(f->w, claim, s->body.data, s->body.len, &e) < 0) {
 		fail(f, s, &e);
 		return;
 	}
-	image_name(f, s, image, sizeof(image), 0);
-	(void)registry_add(f->redis, image, STORE_ORIGINAL);
 	finish(f, s, &f->pc.made, NULL);
 }
 
@@ -158,11 +137,10 @@ static void retry(struct fetch *f, struct slot *s, const struct err *e)
 	/* Not holding the lock through the back-off: a responder that wants
 	 * this original meanwhile may fetch it itself; start() takes the lock
 	 * again (and finds the original stored, if it was). */
-	registry_unlock(f->redis, s->lock);
-	s->lock = NULL;
-	s->locked = 0;
+	output_abort(f->w, s->claim, NULL);
+	s->claim = NULL;
 	s->state = S_READY;
-	s->not_before = now_ms() + wait;
+	s->not_before = clock_now_ms() + wait;
 }
 
 /* Connection errors and timeouts: the kind of failure that passes. */
@@ -249,27 +227,25 @@ static int start_http(struct fetch *f, struct slot *s, struct err *e)
 	return 0;
 }
 
-/* Takes the lock of s's original.  Returns 1 to go on, 0 when s is done
+/* Claims the work on s's original.  Returns 1 to go on, 0 when s is done
  * or must wait. */
-static int take_lock(struct fetch *f, struct slot *s, double now)
+static int take_claim(struct fetch *f, struct slot *s, double now)
 {
-	char name[256];
+	enum output_claim_rc rc;
 	struct err e;
 
-	image_name(f, s, name, sizeof(name), 1);
-	if (registry_lock(f->redis, name, &s->lock) != REGISTRY_BUSY) {
-		s->locked = 1; /* ours, or no Redis to ask */
-		return 1;
+	if (output_claim(f->w, f->a->model, f->a->field, s->id, STORE_ORIGINAL,
+			 &rc, &s->claim, &e) < 0) {
+		fail(f, s, &e); /* another worker's failure, left for us */
+		return 0;
 	}
-	/* Someone else (a responder) is getting it: wait for its result. */
-	if (store_exists(s->path)) {
+	if (rc == OUTPUT_CLAIM_MINE)
+		return 1;
+	if (rc == OUTPUT_CLAIM_STORED) {
 		finish(f, s, &f->pc.skipped, NULL);
 		return 0;
 	}
-	if (registry_get_error(f->redis, name, &e) == REGISTRY_OK) {
-		fail(f, s, &e);
-		return 0;
-	}
+	/* Someone else (a responder) is getting it: wait for its result. */
 	if (s->busy_since == 0)
 		s->busy_since = now;
 	if (now - s->busy_since > f->c->wait_timeout * 1e3) {
@@ -289,15 +265,8 @@ static void start(struct fetch *f, struct slot *s, double now)
 
 	if (s->not_before > now)
 		return;
-	if (!s->locked) {
-		if (!take_lock(f, s, now))
-			return;
-		/* Stored while we were not looking: nothing to do. */
-		if (store_exists(s->path)) {
-			finish(f, s, &f->pc.skipped, NULL);
-			return;
-		}
-	}
+	if (s->claim == NULL && !take_claim(f, s, now))
+		return;
 	if (!f->http) {
 		s->tries++;
 		if (source_fetch(f->files, &f->sopts, f->a->model, f->a->field,
@@ -381,7 +350,7 @@ static int run(struct fetch *f)
 
 	for (;;) {
 		int sig = signals_wait(0, "images fetch"), running;
-		double now = now_ms();
+		double now = clock_now_ms();
 		CURLMsg *m;
 
 		if (sig != 0 && first == 0) {
@@ -411,7 +380,7 @@ static int run(struct fetch *f)
 		/* Ids already stored are passed over without a poll. */
 		if (!f->stop && f->next < f->count && !busy(f))
 			continue;
-		curl_multi_poll(f->multi, NULL, 0, poll_ms(f, now_ms()), NULL);
+		curl_multi_poll(f->multi, NULL, 0, poll_ms(f, clock_now_ms()), NULL);
 	}
 }
 
@@ -419,7 +388,6 @@ static void setup_limits(struct fetch *f)
 {
 	const struct conf *c = f->c;
 
-	image_limits_from_conf(&f->limits, c);
 	source_opts_from_conf(&f->sopts, c);
 	f->http = strncmp(c->source, "file://", 7) != 0;
 }
@@ -436,8 +404,8 @@ static void cleanup(struct fetch *f)
 	if (f->multi != NULL)
 		curl_multi_cleanup(f->multi);
 	source_free(f->files);
-	registry_conn_free(f->redis);
-	registry_free(f->reg);
+	output_worker_free(f->w);
+	output_env_free(f->env);
 	progress_free(f->p);
 }
 
@@ -453,18 +421,18 @@ int fetch_run(const struct cli_args *a, const struct conf *c)
 	}
 	setup_limits(&f);
 	f.count = a->end - a->start + 1;
-	f.reg = registry_new(c, &e);
-	if (f.reg == NULL) {
+	f.env = output_env_new(c, &e);
+	if (f.env == NULL) {
 		fprintf(stderr, "images fetch: %s\n", e.msg);
 		return 2;
 	}
-	f.redis = registry_conn_new(f.reg);
+	f.w = output_worker_new(f.env);
 	f.files = source_new();
 	f.multi = curl_multi_init();
 	f.slots = calloc((size_t)a->concurrency, sizeof(*f.slots));
 	f.p = progress_new("images fetch", "fetched", (long long)f.count,
 			   a->progress);
-	if (f.redis == NULL || f.files == NULL || f.multi == NULL ||
+	if (f.w == NULL || f.files == NULL || f.multi == NULL ||
 	    f.slots == NULL || f.p == NULL) {
 		fprintf(stderr, "images fetch: out of memory\n");
 		cleanup(&f);

@@ -20,23 +20,7 @@
 #include "output.h"
 #include "range.h"
 #include "signals.h"
-#include "stats.h"
-
-/* Logging and statsd as the configuration says; a tool is quieter than
- * the responder: warnings and errors unless -log_level says otherwise. */
-static void apply_conf(const char *prog, const struct conf *c)
-{
-	enum log_level level = LOG_WARN;
-	struct err e;
-
-	if (strcmp(c->log, "syslog") == 0)
-		log_use_syslog();
-	if (c->log_level[0] != '\0')
-		(void)log_level_parse(c->log_level, &level);
-	log_set_level(level);
-	if (stats_configure(c->statsd, c->statsd_prefix, &e) < 0)
-		fprintf(stderr, "%s: %s; statsd events are not sent\n", prog, e.msg);
-}
+#include "startup.h"
 
 static int run_images(const char *argv0, const struct cli_args *a,
 		      struct conf *c)
@@ -46,11 +30,7 @@ static int run_images(const char *argv0, const struct cli_args *a,
 	int rc = 2;
 
 	/* As the responder: the cores shared out between the workers. */
-	if (c->magick_threads == 0) {
-		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-		c->magick_threads = cores > a->concurrency
-					    ? (int)(cores / a->concurrency) : 1;
-	}
+	c->magick_threads = startup_magick_threads(c, a->concurrency);
 	if (image_global_init(argv0, c->magick_threads, (unsigned)c->max_side,
 			      &e) < 0) {
 		fprintf(stderr, "images: %s\n", e.msg);
@@ -110,7 +90,9 @@ int main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	apply_conf(args_prog(&a), &c);
+	/* A tool is quieter than the responder: warnings and errors unless
+	 * -log_level says otherwise. */
+	startup_logging(&c, LOG_WARN);
 	rc = a.fetch ? run_fetch(&c, &a) : run_images(argv[0], &a, &c);
 out:
 	args_release(&a);

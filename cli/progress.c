@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define BAR_EVERY_MS 200.0 /* redraws of the bar */
 #define BAR_MAX 30 /* widest bar, between its brackets */
 #define BAR_MIN 8  /* narrower than this: no bar, just the figures */
@@ -26,13 +28,6 @@ struct progress {
 	pthread_mutex_t mu; /* one writer of stderr at a time */
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 struct progress *progress_new(const char *name, const char *made,
 			      long long total, int interval)
@@ -46,7 +41,7 @@ struct progress *progress_new(const char *name, const char *made,
 	p->total = total;
 	p->interval = interval;
 	p->tty = isatty(2);
-	p->start = p->last = now_ms();
+	p->start = p->last = clock_now_ms();
 	pthread_mutex_init(&p->mu, NULL);
 	return p;
 }
@@ -88,7 +83,7 @@ static void fmt_duration(double seconds, char *buf, size_t size)
 static double rate_eta(const struct progress *p, const struct progress_counts *c,
 		       char *eta, size_t size)
 {
-	double secs = (now_ms() - p->start) / 1e3;
+	double secs = (clock_now_ms() - p->start) / 1e3;
 	double rate = secs > 0 ? (double)c->done / secs : 0;
 
 	if (rate > 0)
@@ -168,7 +163,7 @@ static void plain_line(struct progress *p, const struct progress_counts *c)
 
 void progress_update(struct progress *p, const struct progress_counts *c)
 {
-	double now = now_ms();
+	double now = clock_now_ms();
 
 	if (p->interval == 0)
 		return;
@@ -202,7 +197,7 @@ void progress_note(struct progress *p, const char *fmt, ...)
 void progress_summary(struct progress *p, const struct progress_counts *c,
 		      int interrupted)
 {
-	double secs = (now_ms() - p->start) / 1e3;
+	double secs = (clock_now_ms() - p->start) / 1e3;
 
 	pthread_mutex_lock(&p->mu);
 	clear_bar(p);

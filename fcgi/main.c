@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <sys/wait.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "handler.h"
 #include "image.h"
@@ -35,7 +36,7 @@
 #include "jobs.h"
 #include "listener.h"
 #include "output.h"
-#include "queue.h"
+#include "startup.h"
 #include "stats.h"
 #include "store.h"
 #include "version.h"
@@ -53,45 +54,14 @@ static atomic_int stopping;
 /* A thread that makes queued outputs (POST) until stopping. */
 struct job_thread {
 	pthread_t tid;
-	struct output_worker *worker;
-	char name[160]; /* host:pid:index, its processing list in Redis */
-	int index;
+	struct jobs_worker *jw;
 };
-
-/*
- * A worker renews its heartbeat between jobs, so it must outlive the
- * longest job: fetching the original, waiting for another maker, making
- * the output.  A dead worker's jobs go back to the queue after it.
- */
-static int heartbeat_ttl_ms(const struct conf *c)
-{
-	return (c->connect_timeout + c->source_timeout + c->wait_timeout +
-		c->image_timeout) * 1000 + 10000;
-}
 
 static void *job_main(void *arg)
 {
 	struct job_thread *t = arg;
-	struct registry_conn *redis = output_worker_redis(t->worker);
-	struct timespec idle = { 0, 200 * 1000 * 1000 };
-	double beat = 0, recovered = 0;
 
-	while (!atomic_load(&stopping)) {
-		double now = stats_now_ms();
-
-		if (now - beat >= 1000) {
-			queue_heartbeat(redis, t->name,
-					heartbeat_ttl_ms(output_env_conf_of(t->worker)));
-			beat = now;
-		}
-		/* One thread per process looks for the jobs of dead workers. */
-		if (t->index == 0 && now - recovered >= 5000) {
-			(void)queue_recover(redis);
-			recovered = now;
-		}
-		if (jobs_run_one(t->worker, t->name) <= 0)
-			nanosleep(&idle, NULL);
-	}
+	jobs_worker_run(t->jw, &stopping);
 	return NULL;
 }
 
@@ -166,29 +136,18 @@ static struct conf *load_conf(struct err *e)
 		free(n);
 		return NULL;
 	}
-	if (n->conf.magick_threads == 0) {
-		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-		n->conf.magick_threads = cores > n->conf.threads
-						 ? (int)(cores / n->conf.threads)
-						 : 1;
-	}
+	n->conf.magick_threads = startup_magick_threads(&n->conf, n->conf.threads);
 	n->next = confs;
 	confs = n;
 	return &n->conf;
 }
 
-/* Applies the options read by logging and statsd. */
+/* Logging and statsd as c says: debug in development, info in
+ * production, unless -log_level says otherwise. */
 static void apply_conf(const struct conf *c)
 {
-	enum log_level level = strcmp(c->env, "production") == 0 ? LOG_INFO
-								  : LOG_DEBUG;
-	struct err e;
-
-	if (c->log_level[0] != '\0')
-		(void)log_level_parse(c->log_level, &level);
-	log_set_level(level);
-	if (stats_configure(c->statsd, c->statsd_prefix, &e) < 0)
-		log_error("%s; statsd events are not sent", e.msg);
+	startup_logging(c, strcmp(c->env, "production") == 0 ? LOG_INFO
+							    : LOG_DEBUG);
 }
 
 /* SIGHUP: a bad file keeps the running configuration. */
@@ -210,6 +169,7 @@ static void reload(struct output_env *env)
 		conf_keep_restart_only(now, old);
 	}
 	apply_conf(now);
+	image_set_limits((unsigned)now->max_side);
 	output_env_set_conf(env, now);
 	log_info("configuration reloaded%s%s", now->config[0] ? " from " : "",
 		 now->config);
@@ -363,45 +323,170 @@ static int drain(struct thread *ts, int n, int seconds)
 	return -1;
 }
 
-int main(int argc, char **argv)
+/*
+ * First of all, before any library starts a thread: every thread must
+ * block the signals that main() takes with sigwait().  A signal ignored
+ * by whoever started us (a background job's SIGINT) would never reach
+ * sigwait: take the defaults back first.
+ */
+static void block_signals(sigset_t *set)
 {
-	struct server server = { 0 };
-	struct output_env *env = NULL;
-	const struct conf *conf;
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR2, SIGCHLD };
 	struct sigaction sa;
-	struct thread *ts;
-	struct job_thread *jobs = NULL;
-	int njobs = 0;
-	sigset_t set;
-	struct err e;
-	int listen_fd, started = 0, sig, rc = 1;
 
-	/* First of all, before any library starts a thread: every thread must
-	 * block the signals that main() takes with sigwait().  A signal
-	 * ignored by whoever started us (a background job's SIGINT) would
-	 * never reach sigwait: take the defaults back first. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR2, &sa, NULL);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGCHLD);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	/* What a restart hands over, read (and removed) while no other thread
-	 * can be reading the environment. */
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (sigs[i] != SIGCHLD)
+			sigaction(sigs[i], &sa, NULL);
+		sigaddset(set, sigs[i]);
+	}
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+/* What a restart hands over, read (and removed) while no other thread
+ * can be reading the environment. */
+static void take_handover(void)
+{
 	if (getenv(ENV_LISTEN_FD) != NULL)
 		inherited_fd = atoi(getenv(ENV_LISTEN_FD));
 	if (getenv(ENV_PARENT) != NULL)
 		parent_pid = (pid_t)atoi(getenv(ENV_PARENT));
 	unsetenv(ENV_LISTEN_FD);
 	unsetenv(ENV_PARENT);
+}
 
+/* MagickCore, the shared output state, libcurl and libfcgi; before any
+ * thread of ours.  Returns 0, or -1 with a message in *e. */
+static int start_libraries(const struct conf *conf, const char *argv0,
+			   struct server *server, struct err *e)
+{
+	if (image_global_init(argv0, conf->magick_threads,
+			      (unsigned)conf->max_side, e) < 0 ||
+	    (server->env = output_env_new(conf, e)) == NULL)
+		return -1;
+	server->formats_available = image_formats_available();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		return err_set(e, ERR_INTERNAL, "curl_global_init failed");
+	if (FCGX_Init() != 0)
+		return err_set(e, ERR_INTERNAL, "FCGX_Init failed");
+	return 0;
+}
+
+/* After FCGX_Init: our handlers replace libfcgi's. */
+static void install_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_wake; /* no SA_RESTART: accept() returns EINTR */
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* The threads of the process, and how many of each started. */
+struct threads {
+	struct thread *requests;
+	int nrequests;
+	struct job_thread *jobs;
+	int njobs;
+};
+
+/* Starts conf->threads request threads accepting on listen_fd; 0, or -1
+ * when one could not start (those started are in *t). */
+static int start_request_threads(struct threads *t, const struct conf *conf,
+				 struct server *server, int listen_fd)
+{
+	t->requests = calloc((size_t)conf->threads, sizeof(*t->requests));
+	if (t->requests == NULL)
+		return -1;
+	for (int i = 0; i < conf->threads; i++) {
+		struct thread *th = &t->requests[i];
+
+		th->listen_fd = listen_fd;
+		th->handler.server = server;
+		th->handler.worker = output_worker_new(server->env);
+		if (th->handler.worker == NULL ||
+		    pthread_create(&th->tid, NULL, thread_main, th) != 0) {
+			log_error("cannot start request thread %d", i);
+			output_worker_free(th->handler.worker);
+			th->handler.worker = NULL;
+			return -1;
+		}
+		t->nrequests++;
+	}
+	return 0;
+}
+
+/* Starts the queue workers (-queue_workers, with -redis). */
+static void start_job_threads(struct threads *t, const struct conf *conf,
+			      struct output_env *env)
+{
+	if (conf->redis[0] == '\0' || conf->queue_workers == 0)
+		return;
+	t->jobs = calloc((size_t)conf->queue_workers, sizeof(*t->jobs));
+	for (int i = 0; t->jobs != NULL && i < conf->queue_workers; i++) {
+		struct job_thread *j = &t->jobs[i];
+
+		j->jw = jobs_worker_new(env, i);
+		if (j->jw == NULL ||
+		    pthread_create(&j->tid, NULL, job_main, j) != 0) {
+			log_error("cannot start queue worker %d", i);
+			jobs_worker_free(j->jw);
+			break;
+		}
+		t->njobs++;
+	}
+}
+
+/* Stops every thread: requests in flight finish (up to -drain_seconds,
+ * else the process exits at once), then the queue workers finish the job
+ * in hand. */
+static void stop_threads(struct threads *t, const struct conf *conf)
+{
+	atomic_store(&stopping, 1);
+	FCGX_ShutdownPending();
+	if (drain(t->requests, t->nrequests, conf->drain_seconds) < 0) {
+		log_error("requests still running after %d s; exiting anyway",
+			  conf->drain_seconds);
+		_exit(1);
+	}
+	for (int i = 0; i < t->nrequests; i++) {
+		pthread_join(t->requests[i].tid, NULL);
+		output_worker_free(t->requests[i].handler.worker);
+	}
+	free(t->requests);
+	/* A job in hand is finished first: its output's own time limit
+	 * bounds the wait. */
+	for (int i = 0; i < t->njobs; i++) {
+		pthread_join(t->jobs[i].tid, NULL);
+		jobs_worker_free(t->jobs[i].jw);
+	}
+	free(t->jobs);
+}
+
+static void free_confs(void)
+{
+	while (confs != NULL) {
+		struct conf_node *next = confs->next;
+		free(confs);
+		confs = next;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct server server = { 0 };
+	struct threads threads = { 0 };
+	const struct conf *conf;
+	sigset_t set;
+	struct err e;
+	int listen_fd, sig, rc = 1;
+
+	block_signals(&set);
+	take_handover();
 	g_argc = argc, g_argv = argv;
 	if (realpath("/proc/self/exe", self) == NULL)
 		snprintf(self, sizeof(self), "%s", argv[0]);
@@ -410,23 +495,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "image-server: %s\n", e.msg);
 		return 2;
 	}
-	if (strcmp(conf->log, "syslog") == 0)
-		log_use_syslog();
 	apply_conf(conf);
-	if (image_global_init(argv[0], conf->magick_threads,
-			      (unsigned)conf->max_side, &e) < 0 ||
-	    (env = output_env_new(conf, &e)) == NULL) {
+	if (start_libraries(conf, argv[0], &server, &e) < 0) {
 		log_error("%s", e.msg);
-		return 2;
-	}
-	server.env = env;
-	server.formats_available = image_formats_available();
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		log_error("curl_global_init failed");
-		return 2;
-	}
-	if (FCGX_Init() != 0) {
-		log_error("FCGX_Init failed");
 		return 2;
 	}
 	listen_fd = open_listener(conf, &e);
@@ -438,48 +509,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	warn_store(conf->store);
-
-	/* After FCGX_Init: our handlers replace libfcgi's. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_wake; /* no SA_RESTART: accept() returns EINTR */
-	sigaction(SIGUSR1, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-
-	ts = calloc((size_t)conf->threads, sizeof(*ts));
-	if (ts == NULL)
-		return 2;
-	for (int i = 0; i < conf->threads; i++) {
-		ts[i].listen_fd = listen_fd;
-		ts[i].handler.server = &server;
-		ts[i].handler.worker = output_worker_new(env);
-		if (ts[i].handler.worker == NULL ||
-		    pthread_create(&ts[i].tid, NULL, thread_main, &ts[i]) != 0) {
-			log_error("cannot start request thread %d", i);
-			output_worker_free(ts[i].handler.worker);
-			ts[i].handler.worker = NULL;
-			goto stop;
-		}
-		started++;
-	}
-	if (conf->redis[0] != '\0' && conf->queue_workers > 0) {
-		char host[64] = "host";
-		gethostname(host, sizeof(host) - 1);
-		jobs = calloc((size_t)conf->queue_workers, sizeof(*jobs));
-		for (int i = 0; jobs != NULL && i < conf->queue_workers; i++) {
-			jobs[i].index = i;
-			snprintf(jobs[i].name, sizeof(jobs[i].name), "%s:%d:%d", host,
-				 (int)getpid(), i);
-			jobs[i].worker = output_worker_new(env);
-			if (jobs[i].worker == NULL ||
-			    pthread_create(&jobs[i].tid, NULL, job_main, &jobs[i]) != 0) {
-				log_error("cannot start queue worker %d", i);
-				output_worker_free(jobs[i].worker);
-				break;
-			}
-			njobs++;
-		}
-	}
+	install_handlers();
+	if (start_request_threads(&threads, conf, &server, listen_fd) < 0)
+		goto stop;
+	start_job_threads(&threads, conf, server.env);
 	write_pid_file(conf->pid_file);
 	log_info("image-server %s started: pid %d, %d threads, %d OpenMP threads "
 		 "per image, store %s, source %s, redis %s, %s",
@@ -491,39 +524,17 @@ int main(int argc, char **argv)
 	if (parent_pid > 0)
 		kill(parent_pid, SIGTERM);
 
-	sig = serve_signals(&set, env, listen_fd);
+	sig = serve_signals(&set, server.env, listen_fd);
 	log_info("signal %d: finishing requests in flight", sig);
 	rc = 0;
 stop:
-	atomic_store(&stopping, 1);
-	FCGX_ShutdownPending();
-	conf = output_env_conf(env);
-	if (drain(ts, started, conf->drain_seconds) < 0) {
-		log_error("requests still running after %d s; exiting anyway",
-			  conf->drain_seconds);
-		_exit(1);
-	}
-	for (int i = 0; i < started; i++) {
-		pthread_join(ts[i].tid, NULL);
-		output_worker_free(ts[i].handler.worker);
-	}
-	free(ts);
-	/* A job in hand is finished first: its output's own time limit
-	 * bounds the wait. */
-	for (int i = 0; i < njobs; i++) {
-		pthread_join(jobs[i].tid, NULL);
-		output_worker_free(jobs[i].worker);
-	}
-	free(jobs);
+	conf = output_env_conf(server.env);
+	stop_threads(&threads, conf);
 	remove_pid_file(conf->pid_file);
-	output_env_free(env);
+	output_env_free(server.env);
 	curl_global_cleanup();
 	image_global_release();
 	log_info("image-server stopped");
-	while (confs != NULL) {
-		struct conf_node *next = confs->next;
-		free(confs);
-		confs = next;
-	}
+	free_confs();
 	return rc;
 }

@@ -24,3 +24,16 @@ struct http_status status_for(enum err_code c)
 		return table[c];
 	return table[ERR_INTERNAL];
 }
+
+const char *status_reason(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	}
+	for (int c = ERR_BAD_REQUEST; c <= ERR_INTERNAL; c++)
+		if (status_for((enum err_code)c).code == code)
+			return status_for((enum err_code)c).reason;
+	return "Unknown";
+}

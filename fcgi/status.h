@@ -15,4 +15,7 @@ struct http_status {
 /* The HTTP status that answers an error with code c. */
 struct http_status status_for(enum err_code c);
 
+/* The reason phrase of an HTTP status we answer with ("Created"). */
+const char *status_reason(int code);
+
 #endif

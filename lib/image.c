@@ -1,6 +1,7 @@
 /* image.c - decode, orient, resize and encode with MagickCore. */
 #include "image.h"
 
+#include "clock.h"
 #include "conf.h"
 #include "jpegdc.h"
 
@@ -57,8 +58,7 @@ int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
 	MagickCoreGenesis(argv0, MagickFalse);
 	/* Debian's policy.xml sets upper bounds; code can only lower them. */
 	SetMagickResourceLimit(ThreadResource, (MagickSizeType)omp_threads);
-	SetMagickResourceLimit(WidthResource, max_side);
-	SetMagickResourceLimit(HeightResource, max_side);
+	image_set_limits(max_side);
 	/* Pixel caches beyond memory go to a mapped file, then to disk; the
 	 * process as a whole stays below these.  Not TimeResource: in this
 	 * version it counts from process start, which would end a server; a
@@ -70,6 +70,12 @@ int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
 		return err_set(e, ERR_INTERNAL, "MagickCore did not start");
 	warm_up();
 	return 0;
+}
+
+void image_set_limits(unsigned max_side)
+{
+	SetMagickResourceLimit(WidthResource, max_side);
+	SetMagickResourceLimit(HeightResource, max_side);
 }
 
 void image_global_release(void)
@@ -203,13 +209,6 @@ struct deadline {
 	int expired;
 };
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static MagickBooleanType on_progress(const char *tag, const MagickOffsetType at,
 				     const MagickSizeType span, void *arg)
@@ -217,7 +216,7 @@ static MagickBooleanType on_progress(const char *tag, const MagickOffsetType at,
 	struct deadline *d = arg;
 
 	(void)tag, (void)at, (void)span;
-	if (d->end_ms != 0 && now_ms() > d->end_ms)
+	if (d->end_ms != 0 && clock_now_ms() > d->end_ms)
 		d->expired = 1;
 	return d->expired ? MagickFalse : MagickTrue;
 }
@@ -263,7 +262,7 @@ static int deadline_stop(void *arg)
 {
 	struct deadline *d = arg;
 
-	if (d->end_ms != 0 && now_ms() > d->end_ms)
+	if (d->end_ms != 0 && clock_now_ms() > d->end_ms)
 		d->expired = 1;
 	return d->expired;
 }
@@ -324,13 +323,12 @@ static Image *decode_dc(const unsigned char *data, size_t len,
 static int jpeg_hint(const struct sniff_info *si, const struct url_request *r,
 		     const struct image_opts *o, unsigned *hw, unsigned *hh)
 {
-	int swap = si->orientation >= 5;
-	unsigned sw = swap ? si->height : si->width;
-	unsigned sh = swap ? si->width : si->height;
-	unsigned ow, oh, nw, nh;
+	int swap = sniff_swaps(si);
+	unsigned sw, sh, ow, oh, nw, nh;
 
 	if (si->format != SNIFF_JPEG || r->fit == URL_FIT_FULL)
 		return 0;
+	sniff_shown_size(si, &sw, &sh);
 	image_output_size(sw, sh, r, o->allow_upscale, &ow, &oh);
 	needed_size(sw, sh, ow, oh, &nw, &nh);
 	*hw = swap ? nh : nw;
@@ -413,11 +411,8 @@ static int transform(Image **img, const struct sniff_info *si,
 	 * (read by sniff) says whether its sides swap.  Other formats are
 	 * decoded whole. */
 	src_w = (unsigned)(*img)->columns, src_h = (unsigned)(*img)->rows;
-	if (si->format == SNIFF_JPEG) {
-		int swap = si->orientation >= 5;
-		src_w = swap ? si->height : si->width;
-		src_h = swap ? si->width : si->height;
-	}
+	if (si->format == SNIFF_JPEG)
+		sniff_shown_size(si, &src_w, &src_h);
 	image_output_size(src_w, src_h, r, o->allow_upscale, &ow, &oh);
 	if (r->fit == URL_FIT_FILL) {
 		unsigned dw = (unsigned)(*img)->columns;
@@ -506,12 +501,10 @@ int image_make(const unsigned char *data, size_t len,
 		return -1;
 	/* full_size is bounded by the limits on originals instead. */
 	if (r->fit != URL_FIT_FULL && (o->max_width != 0 || o->max_height != 0)) {
-		int swap = si.format == SNIFF_JPEG && si.orientation >= 5;
-		unsigned w, h;
+		unsigned sw, sh, w, h;
 
-		image_output_size(swap ? si.height : si.width,
-				  swap ? si.width : si.height, r, o->allow_upscale,
-				  &w, &h);
+		sniff_shown_size(&si, &sw, &sh);
+		image_output_size(sw, sh, r, o->allow_upscale, &w, &h);
 		if ((o->max_width && w > o->max_width) ||
 		    (o->max_height && h > o->max_height))
 			return err_set(e, ERR_TOO_LARGE,
@@ -520,7 +513,7 @@ int image_make(const unsigned char *data, size_t len,
 				       w, h, o->max_width, o->max_height);
 	}
 	if (o->limits.timeout_ms != 0)
-		dl.end_ms = now_ms() + o->limits.timeout_ms;
+		dl.end_ms = clock_now_ms() + o->limits.timeout_ms;
 	exc = AcquireExceptionInfo();
 	img = decode(data, len, &si, r, o, &dl, e, exc);
 	if (img == NULL)

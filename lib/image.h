@@ -53,6 +53,13 @@ struct image_opts {
 int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
 		      struct err *e);
 
+/*
+ * Sets MagickCore's own width and height limits, a backstop behind the
+ * checks on originals, to max_side; a reload calls it again.  Debian's
+ * policy.xml caps them (16K): a larger max_side is held to that cap.
+ */
+void image_set_limits(unsigned max_side);
+
 /* Stops MagickCore; after threads have ended. */
 void image_global_release(void);
 

@@ -1,14 +1,25 @@
-/* jobs.c - run queued jobs through output_get(). */
+/* jobs.c - submit, run, fail and recover queued jobs. */
 #include "jobs.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "queue.h"
-#include "stats.h"
 #include "store.h"
+
+#define IDLE_MS 200       /* a worker's sleep when the queue is empty */
+#define BEAT_MS 1000      /* heartbeat renewal */
+#define RECOVER_MS 5000   /* worker 0 looks for dead workers' jobs */
+
+struct jobs_worker {
+	struct output_worker *w;
+	char name[160]; /* host:pid:index */
+	int index;
+};
 
 int jobs_parse_name(const char *name, struct url_request *r, struct err *e)
 {
@@ -20,9 +31,42 @@ int jobs_parse_name(const char *name, struct url_request *r, struct err *e)
 	return url_parse(path, r, e);
 }
 
+int jobs_submit(struct output_worker *w, const char *model, const char *field,
+		const char *id, const char *const *files, int n, int force,
+		int *queued, struct err *e)
+{
+	struct redis_conn *redis = output_worker_redis(w);
+	const struct conf *c = output_env_conf_of(w);
+	char name[512], path[4096];
+	enum queue_rc rc;
+
+	for (int i = 0; i < n; i++)
+		queued[i] = 0;
+	for (int i = 0; i < n; i++) {
+		if (store_path(c->store, model, field, id, files[i], path,
+			       sizeof(path), e) < 0)
+			return -1;
+		if (!force && store_exists(path))
+			continue; /* made already */
+		snprintf(name, sizeof(name), "%s/%s/%s/%s", model, field, id,
+			 files[i]);
+		rc = queue_push(redis, name, force, (long)c->queue_max);
+		if (rc == QUEUE_DOWN)
+			return err_set(e, ERR_BUSY, "the queue is unavailable "
+				       "(Redis); the original was stored, its "
+				       "outputs are made on request");
+		if (rc != QUEUE_OK)
+			return err_set(e, ERR_BUSY, "the queue is full (%lld jobs); "
+				       "the original was stored",
+				       (long long)c->queue_max);
+		queued[i] = 1;
+	}
+	return 0;
+}
+
 int jobs_run_one(struct output_worker *w, const char *worker)
 {
-	struct registry_conn *redis = output_worker_redis(w);
+	struct redis_conn *redis = output_worker_redis(w);
 	const struct conf *c;
 	struct queue_job job;
 	struct url_request r;
@@ -32,11 +76,15 @@ int jobs_run_one(struct output_worker *w, const char *worker)
 	double start;
 
 	switch (queue_take(redis, worker, &job)) {
-	case REGISTRY_BUSY: return 0;
-	case REGISTRY_DOWN: return -1;
-	case REGISTRY_OK: break;
+	case QUEUE_EMPTY:
+	case QUEUE_FULL:
+		return 0;
+	case QUEUE_DOWN:
+		return -1;
+	case QUEUE_OK:
+		break;
 	}
-	start = stats_now_ms();
+	start = clock_now_ms();
 	c = output_env_conf_of(w);
 	buf_init(&out);
 	err_clear(&e);
@@ -53,11 +101,79 @@ int jobs_run_one(struct output_worker *w, const char *worker)
 	if (e.code == ERR_NONE) {
 		queue_done(redis, worker, &job);
 		log_info("job %s %s %.1fms", job.name, output_how_name(how),
-			 stats_now_ms() - start);
+			 clock_now_ms() - start);
 		return 1;
 	}
 	log_warn("job %s failed (attempt %d): %s", job.name, job.attempts + 1,
 		 e.msg);
 	queue_fail(redis, worker, &job, &e, c->job_attempts);
 	return 1;
+}
+
+struct jobs_worker *jobs_worker_new(struct output_env *env, int index)
+{
+	struct jobs_worker *jw = calloc(1, sizeof(*jw));
+	char host[64] = "host";
+
+	if (jw == NULL)
+		return NULL;
+	jw->w = output_worker_new(env);
+	if (jw->w == NULL) {
+		free(jw);
+		return NULL;
+	}
+	gethostname(host, sizeof(host) - 1);
+	jw->index = index;
+	snprintf(jw->name, sizeof(jw->name), "%s:%d:%d", host, (int)getpid(),
+		 index);
+	return jw;
+}
+
+void jobs_worker_free(struct jobs_worker *jw)
+{
+	if (jw == NULL)
+		return;
+	output_worker_free(jw->w);
+	free(jw);
+}
+
+/*
+ * A worker renews its heartbeat between jobs, so it must outlive the
+ * longest job: fetching the original, waiting for another maker, making
+ * the output.  A dead worker's jobs go back to the queue after it.
+ */
+static int heartbeat_ttl_ms(const struct conf *c)
+{
+	return (c->connect_timeout + c->source_timeout + c->wait_timeout +
+		c->image_timeout) * 1000 + 10000;
+}
+
+void jobs_worker_run(struct jobs_worker *jw, const atomic_int *stop)
+{
+	struct redis_conn *redis = output_worker_redis(jw->w);
+	double beat = 0, recovered = 0;
+
+	while (!atomic_load(stop)) {
+		double now = clock_now_ms();
+
+		if (now - beat >= BEAT_MS) {
+			queue_heartbeat(redis, jw->name,
+					heartbeat_ttl_ms(output_env_conf_of(jw->w)));
+			beat = now;
+		}
+		/* One thread per process looks for the jobs of dead workers. */
+		if (jw->index == 0 && now - recovered >= RECOVER_MS) {
+			(void)queue_recover(redis);
+			recovered = now;
+		}
+		if (jobs_run_one(jw->w, jw->name) <= 0)
+			clock_sleep_ms(IDLE_MS);
+	}
+	queue_leave(redis, jw->name);
+}
+
+void jobs_counts(struct output_worker *w, long *waiting, long *in_progress,
+		 long *dead)
+{
+	queue_counts(output_worker_redis(w), waiting, in_progress, dead);
 }

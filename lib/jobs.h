@@ -1,17 +1,40 @@
 /*
- * jobs.h - the queue's workers: take a job, make its output, report.
- * Thread-safety: one call at a time per output_worker (one per thread).
+ * jobs.h - the life of a queued job (POST): submitted, taken by a queue
+ * worker thread, made with output_get(), done; or failed (retried, or
+ * dead after -job_attempts); or recovered when its worker died.
+ *
+ * A worker is named "host:pid:index" (its processing list and heartbeat
+ * in Redis, queue.h).  It renews its heartbeat every second; the heartbeat
+ * outlives the longest job (fetch, wait for another maker, make), so only
+ * a dead worker loses it.  Worker 0 of each process moves the jobs of
+ * dead workers back to the queue every 5 s.  A worker that stops cleanly
+ * takes its heartbeat away at once.
+ * Thread-safety: one struct jobs_worker per thread; jobs_submit() on the
+ * calling thread's output_worker.
  */
 #ifndef IMGSRV_JOBS_H
 #define IMGSRV_JOBS_H
 
+#include <stdatomic.h>
+
 #include "output.h"
 
 /*
- * Takes one job from the queue as worker (a name unique to this thread,
- * e.g. "host:pid:2"), makes its output and marks it done, or failed (back
- * to the queue, or dead after -job_attempts).  Returns 1 when a job was
- * handled, 0 when the queue was empty, -1 when Redis is down.
+ * Queues a job for each output files[i] of (model, field, id) that is
+ * not in the store yet (every one when force: made again from the
+ * original); queued[i] says which were.  Returns 0, or -1 with ERR_BUSY
+ * when the queue is full or Redis is down (the jobs queued before that
+ * stay queued).
+ */
+int jobs_submit(struct output_worker *w, const char *model, const char *field,
+		const char *id, const char *const *files, int n, int force,
+		int *queued, struct err *e);
+
+/*
+ * Takes one job from the queue as worker (a name unique to this thread),
+ * makes its output and marks it done, or failed (back to the queue, or
+ * dead after -job_attempts).  Returns 1 when a job was handled, 0 when the
+ * queue was empty, -1 when Redis is down.
  */
 int jobs_run_one(struct output_worker *w, const char *worker);
 
@@ -20,5 +43,23 @@ int jobs_run_one(struct output_worker *w, const char *worker);
  * Returns 0, or -1 with ERR_BAD_REQUEST.
  */
 int jobs_parse_name(const char *name, struct url_request *r, struct err *e);
+
+struct jobs_worker;
+
+/* A queue worker on env, number index in this process.  NULL when out of
+ * memory. */
+struct jobs_worker *jobs_worker_new(struct output_env *env, int index);
+
+/* Runs jobs until *stop is set (a job in hand is finished first, within
+ * its own time limits), then leaves the queue cleanly (queue_leave). */
+void jobs_worker_run(struct jobs_worker *jw, const atomic_int *stop);
+
+/* Frees jw; NULL is a no-op. */
+void jobs_worker_free(struct jobs_worker *jw);
+
+/* Counts for the status page: waiting, in progress, dead; -1 when Redis
+ * is off or down. */
+void jobs_counts(struct output_worker *w, long *waiting, long *in_progress,
+		 long *dead);
 
 #endif

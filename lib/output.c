@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "flight.h"
 #include "image.h"
 #include "log.h"
@@ -20,6 +21,7 @@
 
 struct output_env {
 	_Atomic(const struct conf *) conf; /* swapped by a reload */
+	struct redis *redis;
 	struct registry *registry;
 	struct flight *flight;
 };
@@ -29,7 +31,7 @@ struct output_worker {
 	const struct conf *conf; /* this call's snapshot of env->conf */
 	struct source *source;
 	struct source_opts source_opts;
-	struct registry_conn *redis;
+	struct redis_conn *redis;
 	struct image_limits limits;
 };
 
@@ -37,11 +39,8 @@ struct output_worker {
 typedef int (*make_fn)(struct output_worker *w, const void *arg,
 		       struct buf *out, struct err *e);
 
-/* One file of the store to get: where it lives, and how to make it. */
+/* How to make one file of the store. */
 struct target {
-	const char *image; /* "user/avatar/1" */
-	const char *file;  /* "w500.jpg", "original" */
-	const char *path;  /* in the store */
 	make_fn make;
 	const void *arg;
 };
@@ -66,7 +65,8 @@ struct output_env *output_env_new(const struct conf *c, struct err *e)
 	}
 	atomic_init(&env->conf, c);
 	env->flight = flight_new();
-	env->registry = registry_new(c, e);
+	env->redis = redis_new(c, e);
+	env->registry = env->redis ? registry_new(env->redis, e) : NULL;
 	if (env->flight == NULL || env->registry == NULL) {
 		output_env_free(env);
 		return NULL;
@@ -79,6 +79,7 @@ void output_env_free(struct output_env *env)
 	if (env == NULL)
 		return;
 	registry_free(env->registry);
+	redis_free(env->redis);
 	flight_free(env->flight);
 	free(env);
 }
@@ -95,7 +96,7 @@ const struct conf *output_env_conf(struct output_env *env)
 
 const char *output_env_redis_state(struct output_env *env)
 {
-	return registry_state(env->registry);
+	return redis_state(env->redis);
 }
 
 /* Takes this call's snapshot of the configuration, and what follows. */
@@ -119,7 +120,7 @@ struct output_worker *output_worker_new(struct output_env *env)
 	w->env = env;
 	refresh(w);
 	w->source = source_new();
-	w->redis = registry_conn_new(env->registry);
+	w->redis = redis_conn_new(env->redis);
 	if (w->source == NULL || w->redis == NULL) {
 		output_worker_free(w);
 		return NULL;
@@ -132,7 +133,7 @@ const struct conf *output_env_conf_of(struct output_worker *w)
 	return atomic_load(&w->env->conf);
 }
 
-struct registry_conn *output_worker_redis(struct output_worker *w)
+struct redis_conn *output_worker_redis(struct output_worker *w)
 {
 	return w->redis;
 }
@@ -142,15 +143,8 @@ void output_worker_free(struct output_worker *w)
 	if (w == NULL)
 		return;
 	source_free(w->source);
-	registry_conn_free(w->redis);
+	redis_conn_free(w->redis);
 	free(w);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 /* 0 if the file could be read from the store, else -1 (out left empty). */
@@ -162,105 +156,179 @@ static int from_store(const char *path, struct buf *out)
 	return -1;
 }
 
+/* The work on one store file, claimed (see output_claim() in output.h). */
+struct output_claim {
+	char image[256];  /* "user/avatar/1" */
+	char file[64];    /* "w500.jpg", "original" */
+	char name[512];   /* image/file: its lock and error key */
+	char path[4096];  /* in the store */
+	int original;     /* the original: checked before it is kept */
+	struct registry_lock *lock; /* NULL: Redis is off or down */
+};
+
+static int claim_init(struct output_worker *w, struct output_claim *cl,
+		      const char *model, const char *field, const char *id,
+		      const char *file, struct err *e)
+{
+	memset(cl, 0, sizeof(*cl));
+	snprintf(cl->image, sizeof(cl->image), "%s/%s/%s", model, field, id);
+	snprintf(cl->file, sizeof(cl->file), "%s", file);
+	snprintf(cl->name, sizeof(cl->name), "%s/%s", cl->image, file);
+	cl->original = strcmp(file, STORE_ORIGINAL) == 0;
+	return store_path(w->conf->store, model, field, id, file, cl->path,
+			  sizeof(cl->path), e);
+}
+
+/* The file is in the store: read into out, or (out NULL) only seen. */
+static int stored(const struct output_claim *cl, struct buf *out)
+{
+	if (out == NULL)
+		return store_exists(cl->path) ? 0 : -1;
+	return from_store(cl->path, out);
+}
+
 /*
- * Another process holds the Redis lock for name: wait until its file is
- * in the store, or its lock is gone.  Returns 0 when the file was read
- * (WAITED), 1 when the lock is now ours (*lock set) or Redis went away,
- * -1 with the holder's error or ERR_BUSY on timeout.
+ * One try at the work on cl: takes the Redis lock (or goes without it
+ * while Redis is down: de-duplicated in this process only), then looks in
+ * the store once more, since the file may have been made just before.
  */
-static int wait_other(struct output_worker *w, const struct target *t,
-		      const char *name, struct registry_lock **lock,
+static enum output_claim_rc claim_try(struct output_worker *w,
+				      struct output_claim *cl, struct buf *out)
+{
+	if (registry_lock(w->env->registry, w->redis, cl->name, &cl->lock) ==
+	    REGISTRY_HELD)
+		return OUTPUT_CLAIM_HELD;
+	if (stored(cl, out) == 0) {
+		registry_unlock(w->redis, cl->lock);
+		cl->lock = NULL;
+		return OUTPUT_CLAIM_STORED;
+	}
+	(void)registry_forget(w->redis, cl->image, cl->file);
+	return OUTPUT_CLAIM_MINE;
+}
+
+/* Lets go of cl: the error, if any, stays for the waiters. */
+static void claim_end(struct output_worker *w, struct output_claim *cl,
+		      const struct err *failure)
+{
+	if (cl->lock != NULL && failure != NULL)
+		(void)registry_set_error(w->redis, cl->name, failure);
+	registry_unlock(w->redis, cl->lock);
+	cl->lock = NULL;
+}
+
+/* Checks (an original), writes, records and lets go of cl.  Returns 0, or
+ * -1 with the error, which is left for the waiters too. */
+static int claim_commit(struct output_worker *w, struct output_claim *cl,
+			const void *data, size_t len, struct err *e)
+{
+	struct sniff_info si;
+
+	/* Only an original that passes the checks is kept: a bad one would
+	 * be refused again on every request anyway. */
+	if ((cl->original &&
+	     image_check_original(data, len, &w->limits, &si, e) < 0) ||
+	    store_write_atomic(cl->path, data, len, e) < 0) {
+		claim_end(w, cl, e);
+		return -1;
+	}
+	(void)registry_add(w->redis, cl->image, cl->file);
+	claim_end(w, cl, NULL);
+	return 0;
+}
+
+/*
+ * Another worker holds the lock on cl: wait until its file is in the
+ * store, or its lock is gone.  Returns 0 when the file was read into out,
+ * 1 when the work is now ours, -1 with the holder's error or ERR_BUSY on
+ * timeout.
+ */
+static int wait_other(struct output_worker *w, struct output_claim *cl,
 		      struct buf *out, struct err *e)
 {
 	long waited = 0, limit = w->conf->wait_timeout * 1000L;
 
 	for (;;) {
-		enum registry_rc rc;
-
-		if (from_store(t->path, out) == 0)
+		if (from_store(cl->path, out) == 0)
 			return 0;
 		if (waited >= limit)
 			return err_set(e, ERR_BUSY,
 				       "timed out after %d s waiting for another "
 				       "worker making %s",
-				       w->conf->wait_timeout, name);
-		rc = registry_locked(w->redis, name);
-		if (rc == REGISTRY_OK) {
-			/* Free: the holder ended; its error, or our turn. */
-			if (registry_get_error(w->redis, name, e) == REGISTRY_OK)
+				       w->conf->wait_timeout, cl->name);
+		switch (registry_lock_state(w->redis, cl->name)) {
+		case REGISTRY_FREE:
+			/* The holder ended: its error, or our turn. */
+			if (registry_get_error(w->redis, cl->name, e) == REGISTRY_OK)
 				return -1;
-			rc = registry_lock(w->redis, name, lock);
-			if (rc != REGISTRY_BUSY)
-				return 1; /* ours, or Redis is down: make it */
-		} else if (rc == REGISTRY_DOWN) {
-			return 1;
+			switch (claim_try(w, cl, out)) {
+			case OUTPUT_CLAIM_MINE: return 1;
+			case OUTPUT_CLAIM_STORED: return 0;
+			case OUTPUT_CLAIM_HELD: break;
+			}
+			break;
+		case REGISTRY_DOWN:
+			return 1; /* made here, without a lock */
+		default:
+			break;
 		}
-		sleep_ms(POLL_MS);
+		clock_sleep_ms(POLL_MS);
 		waited += POLL_MS;
 	}
 }
 
 /*
- * Leads the work for t in this process: takes the Redis lock (or waits
- * for its holder), makes the file, stores and records it.
+ * Leads the work for t in this process: claims it (or waits for the
+ * worker that has it), makes the file, then commits it.
  */
 static int lead(struct output_worker *w, const struct target *t,
-		const char *name, struct buf *out, enum output_how *how,
+		struct output_claim *cl, struct buf *out, enum output_how *how,
 		struct err *e)
 {
-	struct registry_lock *lock = NULL;
 	int rc;
 
-	switch (registry_lock(w->redis, name, &lock)) {
-	case REGISTRY_OK:
-	case REGISTRY_DOWN: /* de-duplicated in this process only */
-		break;
-	case REGISTRY_BUSY:
-		rc = wait_other(w, t, name, &lock, out, e);
+	switch (claim_try(w, cl, out)) {
+	case OUTPUT_CLAIM_STORED:
+		*how = OUTPUT_STORE;
+		return 0;
+	case OUTPUT_CLAIM_HELD:
+		rc = wait_other(w, cl, out, e);
 		if (rc <= 0) {
 			*how = OUTPUT_WAITED;
 			return rc;
 		}
 		break;
+	case OUTPUT_CLAIM_MINE:
+		break;
 	}
-	/* The lock is ours: it may have been made just before we took it. */
-	if (from_store(t->path, out) == 0) {
-		*how = OUTPUT_STORE;
-		rc = 0;
-		goto out;
-	}
-	(void)registry_forget(w->redis, t->image, t->file);
-	rc = t->make(w, t->arg, out, e);
-	if (rc == 0)
-		rc = store_write_atomic(t->path, out->data, out->len, e);
-	if (rc == 0) {
-		*how = OUTPUT_MADE;
-		(void)registry_add(w->redis, t->image, t->file);
-	} else {
+	if (t->make(w, t->arg, out, e) < 0) {
 		buf_release(out);
-		if (lock != NULL)
-			(void)registry_set_error(w->redis, name, e);
+		claim_end(w, cl, e);
+		return -1;
 	}
-out:
-	registry_unlock(w->redis, lock);
-	return rc;
+	if (claim_commit(w, cl, out->data, out->len, e) < 0) {
+		buf_release(out);
+		return -1;
+	}
+	*how = OUTPUT_MADE;
+	return 0;
 }
 
-/* Gets file t into out: from the store, or made exactly once. */
+/* Gets the file of cl into out: from the store, or made exactly once,
+ * with t. */
 static int produce(struct output_worker *w, const struct target *t,
-		   struct buf *out, enum output_how *how, struct err *e)
+		   struct output_claim *cl, struct buf *out,
+		   enum output_how *how, struct err *e)
 {
-	char name[512];
 	struct err result;
 	int rc;
 
-	snprintf(name, sizeof(name), "%s/%s", t->image, t->file);
 	for (int tries = 0; tries < 3; tries++) {
-		if (from_store(t->path, out) == 0) {
+		if (from_store(cl->path, out) == 0) {
 			*how = tries ? OUTPUT_WAITED : OUTPUT_STORE;
 			return 0;
 		}
-		rc = flight_begin(w->env->flight, name, w->conf->wait_timeout,
+		rc = flight_begin(w->env->flight, cl->name, w->conf->wait_timeout,
 				  &result);
 		if (rc < 0) {
 			*e = result;
@@ -274,14 +342,14 @@ static int produce(struct output_worker *w, const struct target *t,
 			continue; /* its file is in the store now */
 		}
 		err_clear(&result);
-		rc = lead(w, t, name, out, how, &result);
-		flight_end(w->env->flight, name, &result);
+		rc = lead(w, t, cl, out, how, &result);
+		flight_end(w->env->flight, cl->name, &result);
 		if (rc < 0)
 			*e = result;
 		return rc;
 	}
 	return err_set(e, ERR_INTERNAL, "%s was made but is not in the store",
-		       name);
+		       cl->name);
 }
 
 /* Runs a fetch from the source, counted for /status and statsd. */
@@ -294,7 +362,7 @@ static int counted(int rc, double start)
 	}
 	stats_add(STAT_DOWNLOADED, 1);
 	stats_event("original_downloaded");
-	stats_timing("original_download_time", stats_now_ms() - start);
+	stats_timing("original_download_time", clock_now_ms() - start);
 	return 0;
 }
 
@@ -302,8 +370,7 @@ static int fetch_original(struct output_worker *w, const void *arg,
 			  struct buf *out, struct err *e)
 {
 	const struct url_request *r = arg;
-	struct sniff_info si;
-	double start = stats_now_ms();
+	double start = clock_now_ms();
 	int rc;
 
 	stats_gauge(GAUGE_DOWNLOADING, 1);
@@ -311,10 +378,6 @@ static int fetch_original(struct output_worker *w, const void *arg,
 			  out, e);
 	stats_gauge(GAUGE_DOWNLOADING, -1);
 	if (counted(rc, start) < 0)
-		return -1;
-	/* Only an image that passes the checks is kept: a bad one would be
-	 * refused again on every request anyway. */
-	if (image_check_original(out->data, out->len, &w->limits, &si, e) < 0)
 		return -1;
 	log_debug("original %s/%s/%s fetched (%zu bytes)", r->model, r->field,
 		  r->id, out->len);
@@ -339,7 +402,7 @@ static int make_output(struct output_worker *w, const void *arg,
 	buf_init(&orig);
 	rc = output_original(w, r->model, r->field, r->id, &orig, e);
 	if (rc == 0) {
-		double start = stats_now_ms();
+		double start = clock_now_ms();
 		char name[48];
 
 		stats_gauge(GAUGE_PROCESSING, 1);
@@ -351,7 +414,7 @@ static int make_output(struct output_worker *w, const void *arg,
 				 url_format_ext(r->format));
 			stats_event("image_request");
 			stats_event(name);
-			stats_timing("image_processing_time", stats_now_ms() - start);
+			stats_timing("image_processing_time", clock_now_ms() - start);
 		}
 	}
 	buf_release(&orig);
@@ -363,33 +426,84 @@ int output_original(struct output_worker *w, const char *model,
 		    struct err *e)
 {
 	struct url_request r = { 0 };
-	char image[256], path[4096];
-	struct target t = { image, STORE_ORIGINAL, path, fetch_original, &r };
+	struct target t = { fetch_original, &r };
+	struct output_claim cl;
 	enum output_how how;
 
 	refresh(w);
 	snprintf(r.model, sizeof(r.model), "%s", model);
 	snprintf(r.field, sizeof(r.field), "%s", field);
 	snprintf(r.id, sizeof(r.id), "%s", id);
-	snprintf(image, sizeof(image), "%s/%s/%s", model, field, id);
-	if (store_path(w->conf->store, model, field, id, STORE_ORIGINAL, path,
-		       sizeof(path), e) < 0)
+	if (claim_init(w, &cl, model, field, id, STORE_ORIGINAL, e) < 0)
 		return -1;
-	return produce(w, &t, out, &how, e);
+	return produce(w, &t, &cl, out, &how, e);
 }
 
 int output_get(struct output_worker *w, const struct url_request *r,
 	       struct buf *out, enum output_how *how, struct err *e)
 {
-	char image[256], path[4096];
-	struct target t = { image, r->file, path, make_output, r };
+	struct target t = { make_output, r };
+	struct output_claim cl;
 
 	refresh(w);
-	snprintf(image, sizeof(image), "%s/%s/%s", r->model, r->field, r->id);
-	if (store_path(w->conf->store, r->model, r->field, r->id, r->file, path,
-		       sizeof(path), e) < 0)
+	if (claim_init(w, &cl, r->model, r->field, r->id, r->file, e) < 0)
 		return -1;
-	return produce(w, &t, out, how, e);
+	return produce(w, &t, &cl, out, how, e);
+}
+
+int output_claim(struct output_worker *w, const char *model,
+		 const char *field, const char *id, const char *file,
+		 enum output_claim_rc *rc, struct output_claim **claim,
+		 struct err *e)
+{
+	struct output_claim *cl;
+
+	*claim = NULL;
+	refresh(w);
+	cl = malloc(sizeof(*cl));
+	if (cl == NULL)
+		return err_set(e, ERR_INTERNAL, "out of memory");
+	if (claim_init(w, cl, model, field, id, file, e) < 0)
+		goto fail;
+	if (stored(cl, NULL) == 0) {
+		*rc = OUTPUT_CLAIM_STORED;
+		free(cl);
+		return 0;
+	}
+	*rc = claim_try(w, cl, NULL);
+	if (*rc == OUTPUT_CLAIM_MINE) {
+		*claim = cl;
+		return 0;
+	}
+	/* Held by another worker: it may have failed already. */
+	if (*rc == OUTPUT_CLAIM_HELD && stored(cl, NULL) == 0)
+		*rc = OUTPUT_CLAIM_STORED;
+	else if (*rc == OUTPUT_CLAIM_HELD &&
+		 registry_get_error(w->redis, cl->name, e) == REGISTRY_OK)
+		goto fail;
+	free(cl);
+	return 0;
+fail:
+	free(cl);
+	return -1;
+}
+
+int output_commit(struct output_worker *w, struct output_claim *claim,
+		  const void *data, size_t len, struct err *e)
+{
+	int rc = claim_commit(w, claim, data, len, e);
+
+	free(claim);
+	return rc;
+}
+
+void output_abort(struct output_worker *w, struct output_claim *claim,
+		  const struct err *why)
+{
+	if (claim == NULL)
+		return;
+	claim_end(w, claim, why);
+	free(claim);
 }
 
 /* Hex SHA-256 of data into hex[65]. */
@@ -412,15 +526,13 @@ int output_put_original(struct output_worker *w, const char *model,
 {
 	char path[4096], image[256], old_hash[65];
 	struct buf old;
-	int swap, rc = -1;
+	int rc = -1;
 
 	refresh(w);
 	memset(info, 0, sizeof(*info));
 	if (image_check_original(data, len, &w->limits, &info->sniff, e) < 0)
 		return -1;
-	swap = info->sniff.format == SNIFF_JPEG && info->sniff.orientation >= 5;
-	info->width = swap ? info->sniff.height : info->sniff.width;
-	info->height = swap ? info->sniff.width : info->sniff.height;
+	sniff_shown_size(&info->sniff, &info->width, &info->height);
 	if (sha256_hex(data, len, info->sha256) < 0)
 		return err_set(e, ERR_INTERNAL, "sha256 failed");
 	if (store_path(w->conf->store, model, field, id, STORE_ORIGINAL, path,
@@ -461,7 +573,7 @@ int output_fetch_url(struct output_worker *w, const char *url,
 		     struct buf *out, struct err *e)
 {
 	struct source_opts o;
-	double start = stats_now_ms();
+	double start = clock_now_ms();
 	int rc;
 
 	refresh(w);

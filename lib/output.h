@@ -63,7 +63,7 @@ void output_worker_free(struct output_worker *w);
 const struct conf *output_env_conf_of(struct output_worker *w);
 
 /* The worker's own Redis connection (for the queue, in the same thread). */
-struct registry_conn *output_worker_redis(struct output_worker *w);
+struct redis_conn *output_worker_redis(struct output_worker *w);
 
 /*
  * Appends the bytes of output r to out and says how they were had.
@@ -82,6 +82,47 @@ int output_get(struct output_worker *w, const struct url_request *r,
 int output_original(struct output_worker *w, const char *model,
 		    const char *field, const char *id, struct buf *out,
 		    struct err *e);
+
+/*
+ * The make-once protocol, for a caller that makes a store file itself
+ * (images fetch downloads originals on its own curl multi handle);
+ * output_get() and output_original() run the same steps within.
+ *
+ * output_claim() looks in the store, then takes the work on file of
+ * (model, field, id) across processes and hosts (the Redis lock), then
+ * looks in the store once more.  Returns 0 with *rc:
+ *   OUTPUT_CLAIM_MINE    the work is ours (*claim set): make the bytes,
+ *                        then output_commit() or output_abort();
+ *   OUTPUT_CLAIM_STORED  the file is in the store;
+ *   OUTPUT_CLAIM_HELD    another worker is making it: ask again later;
+ * or -1 with the error that other worker failed with (its error key), or
+ * a path error.  While Redis is down the work is always ours.
+ */
+enum output_claim_rc {
+	OUTPUT_CLAIM_MINE,
+	OUTPUT_CLAIM_STORED,
+	OUTPUT_CLAIM_HELD
+};
+struct output_claim;
+
+int output_claim(struct output_worker *w, const char *model,
+		 const char *field, const char *id, const char *file,
+		 enum output_claim_rc *rc, struct output_claim **claim,
+		 struct err *e);
+
+/*
+ * Keeps data as the claimed file: an original must pass the checks on
+ * originals (format, limits); written atomically, recorded in Redis, the
+ * claim let go of and freed.  Returns 0, or -1 with the error, which is
+ * also left for the workers waiting on it.
+ */
+int output_commit(struct output_worker *w, struct output_claim *claim,
+		  const void *data, size_t len, struct err *e);
+
+/* Lets go of the claim and frees it, leaving why (unless NULL: e.g. a
+ * retry will follow) for the workers waiting on it.  NULL is a no-op. */
+void output_abort(struct output_worker *w, struct output_claim *claim,
+		  const struct err *why);
 
 /* What output_put_original() found and did. */
 struct output_original_info {

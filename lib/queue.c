@@ -12,37 +12,36 @@ static const char push_lua[] =
 	"if redis.call('llen',KEYS[1]) >= tonumber(ARGV[2]) then return -1 end "
 	"return redis.call('lpush',KEYS[1],ARGV[1])";
 
-enum registry_rc queue_push(struct registry_conn *c, const char *name,
-			    int force, long max_depth)
+/* "{prefix}kind" and "{prefix}kind:name" */
+static void plain_key(struct redis_conn *c, char *buf, size_t size,
+		      const char *kind)
+{
+	redis_key(redis_of(c), buf, size, kind, NULL);
+}
+
+static void key_of(struct redis_conn *c, char *buf, size_t size,
+		   const char *kind, const char *name)
+{
+	redis_key(redis_of(c), buf, size, kind, name);
+}
+
+enum queue_rc queue_push(struct redis_conn *c, const char *name, int force,
+			 long max_depth)
 {
 	char key[256], job[512];
 	redisReply *rep;
-	enum registry_rc rc;
+	enum queue_rc rc;
 
-	registry_key(c, key, sizeof(key), "queue", "");
-	key[strlen(key) - 1] = '\0'; /* "{prefix}queue", no trailing ':' */
+	plain_key(c, key, sizeof(key), "queue");
 	snprintf(job, sizeof(job), "0 %d %s", force ? 1 : 0, name);
-	rep = registry_command(c, "EVAL %s 1 %s %s %ld", push_lua, key, job,
-			       max_depth);
+	rep = redis_command(c, "EVAL %s 1 %s %s %ld", push_lua, key, job,
+			    max_depth);
 	if (rep == NULL)
-		return REGISTRY_DOWN;
-	rc = rep->type == REDIS_REPLY_INTEGER && rep->integer < 0 ? REGISTRY_BUSY
-								  : REGISTRY_OK;
-	freeReplyObject(rep);
+		return QUEUE_DOWN;
+	rc = rep->type == REDIS_REPLY_INTEGER && rep->integer < 0 ? QUEUE_FULL
+								  : QUEUE_OK;
+	redis_reply_free(rep);
 	return rc;
-}
-
-static void drop(redisReply *rep)
-{
-	if (rep != NULL)
-		freeReplyObject(rep);
-}
-
-static void plain_key(struct registry_conn *c, char *buf, size_t size,
-		      const char *kind)
-{
-	registry_key(c, buf, size, kind, "");
-	buf[strlen(buf) - 1] = '\0';
 }
 
 static int parse_job(const char *raw, struct queue_job *job)
@@ -56,41 +55,41 @@ static int parse_job(const char *raw, struct queue_job *job)
 	return 0;
 }
 
-enum registry_rc queue_take(struct registry_conn *c, const char *worker,
-			    struct queue_job *job)
+enum queue_rc queue_take(struct redis_conn *c, const char *worker,
+			 struct queue_job *job)
 {
 	char queue[256], processing[512];
 	redisReply *rep;
-	enum registry_rc rc = REGISTRY_BUSY;
+	enum queue_rc rc = QUEUE_EMPTY;
 
 	plain_key(c, queue, sizeof(queue), "queue");
-	registry_key(c, processing, sizeof(processing), "processing", worker);
-	rep = registry_command(c, "LMOVE %s %s RIGHT LEFT", queue, processing);
+	key_of(c, processing, sizeof(processing), "processing", worker);
+	rep = redis_command(c, "LMOVE %s %s RIGHT LEFT", queue, processing);
 	if (rep == NULL)
-		return REGISTRY_DOWN;
+		return QUEUE_DOWN;
 	if (rep->type == REDIS_REPLY_STRING) {
 		if (parse_job(rep->str, job) == 0) {
-			rc = REGISTRY_OK;
+			rc = QUEUE_OK;
 		} else {
 			/* Not ours to read: keep it for a person, out of the way. */
 			char dead[256];
 			plain_key(c, dead, sizeof(dead), "dead");
 			log_error("queue: malformed job '%s' moved to %s", rep->str, dead);
-			drop(registry_command(c, "LREM %s 1 %s", processing, rep->str));
-			drop(registry_command(c, "LPUSH %s %s", dead, rep->str));
+			redis_reply_free(redis_command(c, "LREM %s 1 %s", processing, rep->str));
+			redis_reply_free(redis_command(c, "LPUSH %s %s", dead, rep->str));
 		}
 	}
-	freeReplyObject(rep);
+	redis_reply_free(rep);
 	return rc;
 }
 
-void queue_done(struct registry_conn *c, const char *worker,
+void queue_done(struct redis_conn *c, const char *worker,
 		const struct queue_job *job)
 {
 	char processing[512];
 
-	registry_key(c, processing, sizeof(processing), "processing", worker);
-	drop(registry_command(c, "LREM %s 1 %s", processing, job->raw));
+	key_of(c, processing, sizeof(processing), "processing", worker);
+	redis_reply_free(redis_command(c, "LREM %s 1 %s", processing, job->raw));
 }
 
 /* Takes a job out of a processing list and files what follows of it, in
@@ -99,13 +98,13 @@ static const char move_lua[] =
 	"redis.call('lrem',KEYS[1],1,ARGV[1]) "
 	"return redis.call('lpush',KEYS[2],ARGV[2])";
 
-void queue_fail(struct registry_conn *c, const char *worker,
+void queue_fail(struct redis_conn *c, const char *worker,
 		const struct queue_job *job, const struct err *why,
 		int max_attempts)
 {
 	char processing[512], queue[256], dead[256], next[1024];
 
-	registry_key(c, processing, sizeof(processing), "processing", worker);
+	key_of(c, processing, sizeof(processing), "processing", worker);
 	plain_key(c, queue, sizeof(queue), "queue");
 	plain_key(c, dead, sizeof(dead), "dead");
 	/* Errors that no retry can mend (a bad name, no original, not an
@@ -119,26 +118,26 @@ void queue_fail(struct registry_conn *c, const char *worker,
 		 * (jobs are taken from the right). */
 		snprintf(next, sizeof(next), "%d %d %s", job->attempts + 1,
 			 job->force, job->name);
-		drop(registry_command(c, "EVAL %s 2 %s %s %s %s", move_lua,
+		redis_reply_free(redis_command(c, "EVAL %s 2 %s %s %s %s", move_lua,
 				      processing, queue, job->raw, next));
 	} else {
 		snprintf(next, sizeof(next), "%d %d %s | %s: %s", job->attempts + 1,
 			 job->force, job->name, err_name(why->code), why->msg);
-		drop(registry_command(c, "EVAL %s 2 %s %s %s %s", move_lua,
+		redis_reply_free(redis_command(c, "EVAL %s 2 %s %s %s %s", move_lua,
 				      processing, dead, job->raw, next));
 		log_error("queue: %s failed (attempt %d), moved to %s: %s",
 			  job->name, job->attempts + 1, dead, why->msg);
 	}
 }
 
-void queue_heartbeat(struct registry_conn *c, const char *worker, int ttl_ms)
+void queue_heartbeat(struct redis_conn *c, const char *worker, int ttl_ms)
 {
 	char key[512], workers[256];
 
-	registry_key(c, key, sizeof(key), "worker", worker);
+	key_of(c, key, sizeof(key), "worker", worker);
 	plain_key(c, workers, sizeof(workers), "workers");
-	drop(registry_command(c, "SET %s 1 PX %d", key, ttl_ms));
-	drop(registry_command(c, "SADD %s %s", workers, worker));
+	redis_reply_free(redis_command(c, "SET %s 1 PX %d", key, ttl_ms));
+	redis_reply_free(redis_command(c, "SADD %s %s", workers, worker));
 }
 
 /* For one worker: if its heartbeat is gone, every job of its processing
@@ -151,7 +150,7 @@ static const char recover_lua[] =
 	"redis.call('srem',KEYS[4],ARGV[1]) "
 	"return n";
 
-long queue_recover(struct registry_conn *c)
+long queue_recover(struct redis_conn *c)
 {
 	char workers[256], queue[256], beat[512], list[512];
 	redisReply *members;
@@ -159,16 +158,16 @@ long queue_recover(struct registry_conn *c)
 
 	plain_key(c, workers, sizeof(workers), "workers");
 	plain_key(c, queue, sizeof(queue), "queue");
-	members = registry_command(c, "SMEMBERS %s", workers);
+	members = redis_command(c, "SMEMBERS %s", workers);
 	if (members == NULL)
 		return -1;
 	for (size_t i = 0; members->type == REDIS_REPLY_ARRAY && i < members->elements; i++) {
 		const char *w = members->element[i]->str;
 		redisReply *rep;
 
-		registry_key(c, beat, sizeof(beat), "worker", w);
-		registry_key(c, list, sizeof(list), "processing", w);
-		rep = registry_command(c, "EVAL %s 4 %s %s %s %s %s", recover_lua,
+		key_of(c, beat, sizeof(beat), "worker", w);
+		key_of(c, list, sizeof(list), "processing", w);
+		rep = redis_command(c, "EVAL %s 4 %s %s %s %s %s", recover_lua,
 				       beat, list, queue, workers, w);
 		if (rep != NULL && rep->type == REDIS_REPLY_INTEGER && rep->integer >= 0) {
 			if (rep->integer > 0)
@@ -176,23 +175,37 @@ long queue_recover(struct registry_conn *c)
 					 "the queue", w, rep->integer);
 			moved += (long)rep->integer;
 		}
-		drop(rep);
+		redis_reply_free(rep);
 	}
-	drop(members);
+	redis_reply_free(members);
 	return moved;
 }
 
-static long length(struct registry_conn *c, const char *key)
+void queue_leave(struct redis_conn *c, const char *worker)
 {
-	redisReply *rep = registry_command(c, "LLEN %s", key);
+	char beat[512], list[512], queue[256], workers[256];
+
+	key_of(c, beat, sizeof(beat), "worker", worker);
+	key_of(c, list, sizeof(list), "processing", worker);
+	plain_key(c, queue, sizeof(queue), "queue");
+	plain_key(c, workers, sizeof(workers), "workers");
+	redis_reply_free(redis_command(c, "DEL %s", beat));
+	/* As a recovery would, now that the heartbeat is gone. */
+	redis_reply_free(redis_command(c, "EVAL %s 4 %s %s %s %s %s", recover_lua, beat,
+			   list, queue, workers, worker));
+}
+
+static long length(struct redis_conn *c, const char *key)
+{
+	redisReply *rep = redis_command(c, "LLEN %s", key);
 	long n = rep != NULL && rep->type == REDIS_REPLY_INTEGER ? (long)rep->integer
 								 : -1;
 
-	drop(rep);
+	redis_reply_free(rep);
 	return n;
 }
 
-void queue_counts(struct registry_conn *c, long *waiting, long *in_progress,
+void queue_counts(struct redis_conn *c, long *waiting, long *in_progress,
 		  long *dead)
 {
 	char key[256], workers[256];
@@ -204,17 +217,17 @@ void queue_counts(struct registry_conn *c, long *waiting, long *in_progress,
 	*dead = length(c, key);
 	*in_progress = -1;
 	plain_key(c, workers, sizeof(workers), "workers");
-	keys = registry_command(c, "SMEMBERS %s", workers);
+	keys = redis_command(c, "SMEMBERS %s", workers);
 	if (keys != NULL && keys->type == REDIS_REPLY_ARRAY) {
 		*in_progress = 0;
 		for (size_t i = 0; i < keys->elements; i++) {
 			char list[512];
 			long n;
-			registry_key(c, list, sizeof(list), "processing",
+			key_of(c, list, sizeof(list), "processing",
 				     keys->element[i]->str);
 			n = length(c, list);
 			*in_progress += n > 0 ? n : 0;
 		}
 	}
-	drop(keys);
+	redis_reply_free(keys);
 }

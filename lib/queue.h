@@ -13,14 +13,23 @@
  * product/image/1000000/x300.jpg".  A worker moves a job atomically (LMOVE)
  * from the queue to its processing list, and removes it when done; a job
  * whose worker died goes back to the queue (queue_recover), so no job is
- * lost to a crash or a restart.
- * Thread-safety: the functions take a registry_conn, one per thread.
+ * lost to a crash or a restart.  A worker that stops cleanly takes its
+ * heartbeat and its entry in the set away itself (queue_leave).
+ * The job lifecycle built on these (submit, run, recover) is jobs.h's.
+ * Thread-safety: every call takes the calling thread's own redis_conn.
  */
 #ifndef IMGSRV_QUEUE_H
 #define IMGSRV_QUEUE_H
 
 #include "err.h"
-#include "registry.h"
+#include "redis.h"
+
+enum queue_rc {
+	QUEUE_OK = 0,
+	QUEUE_FULL = 1,  /* queue_push: the queue holds its maximum already */
+	QUEUE_EMPTY = 2, /* queue_take: no job waiting */
+	QUEUE_DOWN = -1  /* Redis is off or not answering */
+};
 
 struct queue_job {
 	char raw[512];     /* as stored in Redis */
@@ -30,38 +39,42 @@ struct queue_job {
 };
 
 /*
- * Queues the job for name ("product/image/1/x300.jpg").  REGISTRY_OK,
- * REGISTRY_BUSY when the queue already holds max_depth jobs, or
- * REGISTRY_DOWN.
+ * Queues the job for name ("product/image/1/x300.jpg"): QUEUE_OK,
+ * QUEUE_FULL when the queue already holds max_depth jobs, or QUEUE_DOWN.
  */
-enum registry_rc queue_push(struct registry_conn *c, const char *name,
-			    int force, long max_depth);
+enum queue_rc queue_push(struct redis_conn *c, const char *name, int force,
+			 long max_depth);
 
-/* Takes the oldest job into worker's processing list.  REGISTRY_OK with
- * *job filled, REGISTRY_BUSY when the queue is empty, REGISTRY_DOWN. */
-enum registry_rc queue_take(struct registry_conn *c, const char *worker,
-			    struct queue_job *job);
+/* Takes the oldest job into worker's processing list: QUEUE_OK with *job
+ * filled, QUEUE_EMPTY, or QUEUE_DOWN. */
+enum queue_rc queue_take(struct redis_conn *c, const char *worker,
+			 struct queue_job *job);
 
 /* The job is done: out of the processing list. */
-void queue_done(struct registry_conn *c, const char *worker,
+void queue_done(struct redis_conn *c, const char *worker,
 		const struct queue_job *job);
 
 /* The job failed with *why: back to the queue with one more attempt, or,
  * after max_attempts or for an error no retry mends (4xx), to the
  * dead-letter list with the error. */
-void queue_fail(struct registry_conn *c, const char *worker,
+void queue_fail(struct redis_conn *c, const char *worker,
 		const struct queue_job *job, const struct err *why,
 		int max_attempts);
 
 /* Renews worker's heartbeat for ttl_ms. */
-void queue_heartbeat(struct registry_conn *c, const char *worker, int ttl_ms);
+void queue_heartbeat(struct redis_conn *c, const char *worker, int ttl_ms);
+
+/* A worker that stops cleanly: its heartbeat and its entry in the set of
+ * workers go, and the job in its hands (none after a clean stop) goes
+ * back to the queue. */
+void queue_leave(struct redis_conn *c, const char *worker);
 
 /* Moves the jobs of workers whose heartbeat expired back to the queue;
  * returns how many, or -1 when Redis is down. */
-long queue_recover(struct registry_conn *c);
+long queue_recover(struct redis_conn *c);
 
 /* Lengths for the status page: waiting, in progress, dead; -1 if down. */
-void queue_counts(struct registry_conn *c, long *waiting, long *in_progress,
+void queue_counts(struct redis_conn *c, long *waiting, long *in_progress,
 		  long *dead);
 
 #endif

@@ -260,3 +260,16 @@ int sniff(const unsigned char *d, size_t len, struct sniff_info *in,
 			       sniff_coder(in->format));
 	return 0;
 }
+
+int sniff_swaps(const struct sniff_info *info)
+{
+	return info->format == SNIFF_JPEG && info->orientation >= 5;
+}
+
+void sniff_shown_size(const struct sniff_info *info, unsigned *w, unsigned *h)
+{
+	int swap = sniff_swaps(info);
+
+	*w = swap ? info->height : info->width;
+	*h = swap ? info->width : info->height;
+}

@@ -35,6 +35,13 @@ struct sniff_info {
 int sniff(const unsigned char *data, size_t len, struct sniff_info *info,
 	  struct err *e);
 
+/* 1 when the EXIF orientation turns the image a quarter (5-8): its
+ * shown width is its stored height.  Only JPEG originals carry one. */
+int sniff_swaps(const struct sniff_info *info);
+
+/* The size as shown, after EXIF orientation, into *w and *h. */
+void sniff_shown_size(const struct sniff_info *info, unsigned *w, unsigned *h);
+
 /* The MagickCore coder for a sniffed format ("JPEG"), or NULL. */
 const char *sniff_coder(enum sniff_format f);
 

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 static atomic_long counters[STAT_COUNTERS];
 static atomic_long gauges[STAT_GAUGES];
 
@@ -22,23 +24,15 @@ static char prefix[64] = "image_server";
 static pthread_once_t started_once = PTHREAD_ONCE_INIT;
 static double started_ms;
 
-double stats_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void start(void)
 {
-	started_ms = stats_now_ms();
+	started_ms = clock_now_ms();
 }
 
 double stats_uptime(void)
 {
 	pthread_once(&started_once, start);
-	return (stats_now_ms() - started_ms) / 1e3;
+	return (clock_now_ms() - started_ms) / 1e3;
 }
 
 void stats_add(enum stats_counter c, long n)

@@ -53,7 +53,4 @@ double stats_uptime(void);
 void stats_event(const char *name);
 void stats_timing(const char *name, double ms);
 
-/* Milliseconds on a monotonic clock, for timings. */
-double stats_now_ms(void);
-
 #endif

@@ -11,142 +11,105 @@
 #include "log.h"
 #include "registry.h"
 #include "test.h"
-
-static pid_t redis_pid;
-static int port;
-
-static void start_redis(void)
-{
-	char p[16];
-
-	snprintf(p, sizeof(p), "%d", port);
-	redis_pid = fork();
-	if (redis_pid == 0) {
-		freopen("/dev/null", "w", stdout);
-		execlp("redis-server", "redis-server", "--bind", "127.0.0.1",
-		       "--port", p, "--save", "", "--appendonly", "no", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 100; i++) {
-		redisContext *c = redisConnect("127.0.0.1", port);
-		int up = c != NULL && !c->err;
-		redisFree(c);
-		if (up)
-			return;
-		usleep(50 * 1000);
-	}
-}
-
-static void stop_redis(void)
-{
-	kill(redis_pid, SIGTERM);
-	waitpid(redis_pid, NULL, 0);
-}
-
-/* A command on a connection of the test's own, as redis-cli would. */
-static long long redis_int(const char *fmt, const char *arg)
-{
-	redisContext *c = redisConnect("127.0.0.1", port);
-	redisReply *r = c && !c->err ? redisCommand(c, fmt, arg) : NULL;
-	long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -99;
-
-	if (r)
-		freeReplyObject(r);
-	redisFree(c);
-	return v;
-}
+#include "testredis.h"
 
 int main(void)
 {
 	struct conf cf;
+	struct redis *rd;
 	struct registry *reg;
-	struct registry_conn *a, *b;
+	struct redis_conn *a, *b;
 	struct registry_lock *la, *lb;
 	struct err e, got;
 	double t0;
+	int port;
 
 	port = 23000 + getpid() % 1000;
 	log_set_level(LOG_ERROR);
 	conf_defaults(&cf);
 	snprintf(cf.redis, sizeof(cf.redis), "127.0.0.1:%d", port);
 	cf.lock_ttl_ms = 1000;
-	start_redis();
+	CHECK(testredis_start(port) == 0, "redis-server did not start");
 
-	reg = registry_new(&cf, &e);
+	rd = redis_new(&cf, &e);
+	reg = registry_new(rd, &e);
 	CHECK(reg != NULL);
-	a = registry_conn_new(reg);
-	b = registry_conn_new(reg);
+	a = redis_conn_new(rd);
+	b = redis_conn_new(rd);
 
 	/* Locks: one holder; compare-and-delete. */
-	CHECK_INT(registry_lock(a, "m/f/1/w5.jpg", &la), REGISTRY_OK);
-	CHECK_INT(registry_lock(b, "m/f/1/w5.jpg", &lb), REGISTRY_BUSY);
+	CHECK_INT(registry_lock(reg, a, "m/f/1/w5.jpg", &la), REGISTRY_OK);
+	CHECK_INT(registry_lock(reg, b, "m/f/1/w5.jpg", &lb), REGISTRY_HELD);
 	CHECK(lb == NULL);
-	CHECK_INT(registry_locked(b, "m/f/1/w5.jpg"), REGISTRY_BUSY);
-	CHECK_INT(redis_int("PTTL %s", "imgsrv:lock:m/f/1/w5.jpg") > 0, 1);
+	CHECK_INT(registry_lock_state(b, "m/f/1/w5.jpg"), REGISTRY_HELD);
+	CHECK_INT(testredis_int("PTTL %s", "imgsrv:lock:m/f/1/w5.jpg") > 0, 1);
 
 	/* Renewed while held: still there after two TTLs. */
 	sleep(2);
-	CHECK_INT(registry_locked(b, "m/f/1/w5.jpg"), REGISTRY_BUSY);
+	CHECK_INT(registry_lock_state(b, "m/f/1/w5.jpg"), REGISTRY_HELD);
 	registry_unlock(a, la);
-	CHECK_INT(registry_locked(b, "m/f/1/w5.jpg"), REGISTRY_OK);
-	CHECK_INT(redis_int("EXISTS %s", "imgsrv:lock:m/f/1/w5.jpg"), 0);
+	CHECK_INT(registry_lock_state(b, "m/f/1/w5.jpg"), REGISTRY_FREE);
+	CHECK_INT(testredis_int("EXISTS %s", "imgsrv:lock:m/f/1/w5.jpg"), 0);
 
 	/* Unlocking a lock that expired and was taken by another worker must
 	 * not delete the other's lock. */
-	CHECK_INT(registry_lock(a, "m/f/1/x9.jpg", &la), REGISTRY_OK);
-	CHECK_INT(redis_int("DEL %s", "imgsrv:lock:m/f/1/x9.jpg"), 1);
-	CHECK_INT(registry_lock(b, "m/f/1/x9.jpg", &lb), REGISTRY_OK);
+	CHECK_INT(registry_lock(reg, a, "m/f/1/x9.jpg", &la), REGISTRY_OK);
+	CHECK_INT(testredis_int("DEL %s", "imgsrv:lock:m/f/1/x9.jpg"), 1);
+	CHECK_INT(registry_lock(reg, b, "m/f/1/x9.jpg", &lb), REGISTRY_OK);
 	registry_unlock(a, la);
-	CHECK_INT(registry_locked(a, "m/f/1/x9.jpg"), REGISTRY_BUSY);
+	CHECK_INT(registry_lock_state(a, "m/f/1/x9.jpg"), REGISTRY_HELD);
 	registry_unlock(b, lb);
 	registry_unlock(b, NULL);
 
 	/* The outputs set. */
 	CHECK_INT(registry_add(a, "m/f/1", "original"), REGISTRY_OK);
 	CHECK_INT(registry_add(a, "m/f/1", "w5.jpg"), REGISTRY_OK);
-	CHECK_INT(redis_int("SCARD %s", "imgsrv:outputs:m/f/1"), 2);
+	CHECK_INT(testredis_int("SCARD %s", "imgsrv:outputs:m/f/1"), 2);
 	CHECK_INT(registry_forget(a, "m/f/1", "w5.jpg"), REGISTRY_OK);
-	CHECK_INT(redis_int("SCARD %s", "imgsrv:outputs:m/f/1"), 1);
-	CHECK_INT(redis_int("TTL %s", "imgsrv:outputs:m/f/1"), -1);
+	CHECK_INT(testredis_int("SCARD %s", "imgsrv:outputs:m/f/1"), 1);
+	CHECK_INT(testredis_int("TTL %s", "imgsrv:outputs:m/f/1"), -1);
 
 	/* Errors for waiters, with an expiry. */
-	CHECK_INT(registry_get_error(a, "m/f/2/w5.jpg", &got), REGISTRY_BUSY);
+	CHECK_INT(registry_get_error(a, "m/f/2/w5.jpg", &got), REGISTRY_NONE);
 	err_set(&e, ERR_UNPROCESSABLE, "original cannot be decoded: x y");
 	CHECK_INT(registry_set_error(a, "m/f/2/w5.jpg", &e), REGISTRY_OK);
 	CHECK_INT(registry_get_error(b, "m/f/2/w5.jpg", &got), REGISTRY_OK);
 	CHECK(got.code == ERR_UNPROCESSABLE, "%s", err_name(got.code));
 	CHECK_STR(got.msg, "original cannot be decoded: x y");
-	CHECK(redis_int("TTL %s", "imgsrv:error:m/f/2/w5.jpg") > 0);
+	CHECK(testredis_int("TTL %s", "imgsrv:error:m/f/2/w5.jpg") > 0);
 
 	/* Redis down: fail fast, no hang. */
-	stop_redis();
+	testredis_stop();
 	t0 = (double)clock() / CLOCKS_PER_SEC;
-	CHECK_INT(registry_lock(a, "m/f/3/w5.jpg", &la), REGISTRY_DOWN);
+	CHECK_INT(registry_lock(reg, a, "m/f/3/w5.jpg", &la), REGISTRY_DOWN);
 	CHECK_INT(registry_add(a, "m/f/3", "w5.jpg"), REGISTRY_DOWN);
-	CHECK_INT(registry_locked(b, "m/f/3/w5.jpg"), REGISTRY_DOWN);
+	CHECK_INT(registry_lock_state(b, "m/f/3/w5.jpg"), REGISTRY_DOWN);
 	CHECK((double)clock() / CLOCKS_PER_SEC - t0 < 1.0);
 
 	/* Back: reconnects by itself (after the one-second back-off). */
-	start_redis();
+	testredis_start(port);
 	sleep(1);
 	usleep(100 * 1000);
-	CHECK_INT(registry_lock(a, "m/f/3/w5.jpg", &la), REGISTRY_OK);
+	CHECK_INT(registry_lock(reg, a, "m/f/3/w5.jpg", &la), REGISTRY_OK);
 	CHECK_INT(registry_add(b, "m/f/3", "w5.jpg"), REGISTRY_OK);
 	registry_unlock(a, la);
 
-	registry_conn_free(a);
-	registry_conn_free(b);
+	redis_conn_free(a);
+	redis_conn_free(b);
 	registry_free(reg);
+	redis_free(rd);
 
 	/* No -redis: everything answers DOWN. */
 	cf.redis[0] = '\0';
-	reg = registry_new(&cf, &e);
-	a = registry_conn_new(reg);
-	CHECK_INT(registry_lock(a, "m/f/1/w5.jpg", &la), REGISTRY_DOWN);
-	registry_conn_free(a);
+	rd = redis_new(&cf, &e);
+	reg = registry_new(rd, &e);
+	a = redis_conn_new(rd);
+	CHECK_INT(registry_lock(reg, a, "m/f/1/w5.jpg", &la), REGISTRY_DOWN);
+	redis_conn_free(a);
 	registry_free(reg);
+	redis_free(rd);
 
-	stop_redis();
+	testredis_stop();
 
 	/* unix:PATH, a password and a database number. */
 	{
@@ -167,10 +130,11 @@ int main(void)
 		snprintf(cf.redis, sizeof(cf.redis), "unix:%s", sock);
 		snprintf(cf.redis_password, sizeof(cf.redis_password), "secret");
 		cf.redis_db = 3;
-		reg = registry_new(&cf, &e);
-		a = registry_conn_new(reg);
+		rd = redis_new(&cf, &e);
+		reg = registry_new(rd, &e);
+		a = redis_conn_new(rd);
 		CHECK_INT(registry_add(a, "m/f/9", "original"), REGISTRY_OK);
-		CHECK_STR(registry_state(reg), "up");
+		CHECK_STR(redis_state(rd), "up");
 		{
 			/* The record is in database 3, not 0. */
 			redisContext *rc = redisConnectUnix(sock);
@@ -187,16 +151,19 @@ int main(void)
 			freeReplyObject(r0);
 			redisFree(rc);
 		}
-		registry_conn_free(a);
+		redis_conn_free(a);
 		registry_free(reg);
+		redis_free(rd);
 
 		snprintf(cf.redis_password, sizeof(cf.redis_password), "wrong");
-		reg = registry_new(&cf, &e);
-		a = registry_conn_new(reg);
+		rd = redis_new(&cf, &e);
+		reg = registry_new(rd, &e);
+		a = redis_conn_new(rd);
 		CHECK_INT(registry_add(a, "m/f/9", "original"), REGISTRY_DOWN);
-		CHECK_STR(registry_state(reg), "down");
-		registry_conn_free(a);
+		CHECK_STR(redis_state(rd), "down");
+		redis_conn_free(a);
 		registry_free(reg);
+		redis_free(rd);
 		kill(pid, SIGTERM);
 		waitpid(pid, NULL, 0);
 	}

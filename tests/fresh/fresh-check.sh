@@ -111,11 +111,14 @@ mount_root "$RUN" && mount_root "$TEST" || die "mounts in the roots"
 # --- make run ------------------------------------------------------------------
 echo "# make run PORT=$PORT (log: $LOG/make-run.log)"
 start=$(date +%s)
-# Its own process group, as a terminal would make it, for the Ctrl-C.
-setsid chroot "$RUN" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+# Its own process group, as a terminal would make it, for the Ctrl-C (job
+# control on: a background job would otherwise ignore SIGINT).
+set -m
+chroot "$RUN" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	sh -c "cd /root/image-server && exec make run PORT=$PORT" >"$LOG/make-run.log" 2>&1 &
 RUN_PID=$!
+set +m
 up=0
 for ((i = 0; i < 1800; i++)); do
 	kill -0 "$RUN_PID" 2>/dev/null || break
@@ -142,6 +145,11 @@ wait "$RUN_PID" 2>/dev/null
 RUN_PID=""
 sleep 0.5
 expect "make run: nothing of its own left running" "$(procs_inside "$RUN")" ""
+if grep -q 'has died' "$LOG/make-run.log"; then
+	fail "make run: Ctrl-C stops it, not a server's death" "$(grep 'has died' "$LOG/make-run.log")"
+else
+	pass "make run: Ctrl-C stops it, not a server's death"
+fi
 
 # --- make test -----------------------------------------------------------------
 echo "# make test (log: $LOG/make-test.log)"
