@@ -2,8 +2,11 @@
  * test.h - a tiny assertion header for the unit test programs.
  *
  * CHECK(cond, ...) counts a pass or prints the failure with its location;
- * TEST_END(name) prints "name: N passed, N failed" and returns the exit
- * status from main().
+ * SKIP(desc, ...) counts a check that cannot run here (it needs root, a
+ * tool is missing) and prints "ok - desc # SKIP reason", the reason given
+ * printf-style: a skip is neither a pass nor a failure. TEST_END(name)
+ * prints "name: N passed, N failed", then ", N skipped" when some were,
+ * and returns the exit status from main(): 1 if any check failed.
  */
 #ifndef IMGSRV_TEST_H
 #define IMGSRV_TEST_H
@@ -11,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int test_passed, test_failed;
+static int test_passed, test_failed, test_skipped;
 
 #define CHECK(cond, ...)                                                   \
 	do {                                                               \
@@ -33,9 +36,18 @@ static int test_passed, test_failed;
 	CHECK((long long)(a) == (long long)(b), "%lld != %lld",            \
 	      (long long)(a), (long long)(b))
 
+#define SKIP(desc, ...)                                                    \
+	do {                                                               \
+		test_skipped++;                                            \
+		printf("ok - %s # SKIP ", (desc));                         \
+		printf(__VA_ARGS__);                                       \
+		putchar('\n');                                             \
+	} while (0)
+
 #define TEST_END(name)                                                     \
-	(printf("%s: %d passed, %d failed\n", (name), test_passed,         \
+	(printf("%s: %d passed, %d failed", (name), test_passed,           \
 		test_failed),                                              \
-	 test_failed ? 1 : 0)
+	 test_skipped ? printf(", %d skipped", test_skipped) : 0,          \
+	 putchar('\n'), test_failed ? 1 : 0)
 
 #endif
