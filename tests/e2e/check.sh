@@ -5,6 +5,8 @@
 # "ok - ... # SKIP reason" (TAP's form) and is counted apart, and the last
 # line is "NAME: N passed, M failed", with ", K skipped" after it when K
 # is not 0; the script then exits 1 if any failed (a skip never fails it).
+# It also sources lib.sh, the other helpers (get, status, made, shard,
+# rcli, free_ports, wait_line, ...): see there.
 
 passed=0
 failed=0
@@ -75,3 +77,5 @@ die() {
 	fail "$1" "${2:-see $STACK_DIR}"
 	exit 1
 }
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

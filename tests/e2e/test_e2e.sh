@@ -28,21 +28,7 @@ NAME=e2e
 
 check_start "$OUT/run"
 
-# --- HTTP helpers --------------------------------------------------------
-
-# get PORT PATH [CURL_ARGS...]: request http://127.0.0.1:PORT/PATH as is;
-# sets $code, the body is in $T/body, the headers in $T/headers.
-get() {
-	local port=$1 path=$2
-	shift 2
-	code=$(curl -s --path-as-is --max-time 20 -o "$T/body" -D "$T/headers" \
-		-w '%{http_code}' "$@" "http://127.0.0.1:$port$path")
-}
-
-# header NAME: the value of header NAME in the last response ("" if none).
-header() {
-	grep -i "^$1:" "$T/headers" | head -n 1 | cut -d: -f2- | sed 's/^ *//; s/\r$//'
-}
+# --- helpers (get, header, made, status, shard: lib.sh) --------------------
 
 # info FILE: "width height quality colorspace format" of an image.
 info() {
@@ -61,35 +47,6 @@ count_lines() {
 	grep -c -F -- "$2" "$1" 2>/dev/null
 }
 
-# shard ID: the store's shard directories for ID, "s1/s2".
-shard() {
-	local p=$1
-	while [ ${#p} -lt 4 ]; do p=_$p; done
-	echo "${p: -2}/${p: -4:2}"
-}
-
-# made DESC PORT PATH: the first request for PATH is a 200 made by the
-# responder, with the headers the contract promises. Leaves the body in
-# $T/made.
-made() {
-	local desc=$1 port=$2 path=$3 size
-	get "$port" "$path"
-	cp "$T/body" "$T/made"
-	if [ "$code" != 200 ]; then
-		fail "$desc: 200 from the responder" "GET $path: $code $(head -c 200 "$T/body")"
-		return 1
-	fi
-	size=$(stat -c %s "$T/body")
-	if [ "$(header X-Image-Server)" = made ] &&
-		[ "$(header Content-Length)" = "$size" ] &&
-		[ "$(header Cache-Control)" = "public, max-age=31536000, immutable" ]; then
-		pass "$desc: 200 made by the responder"
-	else
-		fail "$desc: 200 made by the responder" "GET $path: X-Image-Server '$(header X-Image-Server)', Content-Length '$(header Content-Length)' for $size bytes, Cache-Control '$(header Cache-Control)'"
-		return 1
-	fi
-}
-
 # image DESC PORT PATH WANT: made, and the "width height quality
 # colorspace format" of the body matches the regex WANT.
 image() {
@@ -97,33 +54,11 @@ image() {
 	expect_re "$1: identify matches /$4/" "$(info "$T/made")" "$4"
 }
 
-# status DESC PORT PATH WANT [CURL_ARGS...]: the responder answers WANT
-# with a one-line text body (so not an error page of nginx's own).
-status() {
-	local desc=$1 port=$2 path=$3 want=$4
-	shift 4
-	get "$port" "$path" "$@"
-	if [ "$code" != "$want" ]; then
-		fail "$desc: $want" "GET $path: $code $(head -c 200 "$T/body" | tr '\n' ' ')"
-	elif [ ! -s "$T/body" ] || [ "$(wc -l <"$T/body")" -gt 1 ] || grep -q '<html>' "$T/body"; then
-		fail "$desc: $want" "body is not one line of text: $(head -c 200 "$T/body" | tr '\n' '|')"
-	else
-		pass "$desc: $want"
-	fi
-}
-
 # --- start the stack ------------------------------------------------------
 
 tests/e2e/fixtures.sh "$FIX" || die "fixtures made"
 
-# Ports from a range that depends on our pid, so parallel runs do not clash.
-# (A server that then finds its port taken fails to start: see stack.sh.)
-port=$((17000 + ($$ % 400) * 10))
-for v in PA PB PC PD PE PO PR PX; do
-	port=$(stack_free_port "$port")
-	printf -v "$v" %s "$port"
-	port=$((port + 1))
-done
+free_ports 17000 PA PB PC PD PE PO PR PX
 # nobody listens on PX: the refused source of responder e
 
 RUN=$STACK_DIR
@@ -210,7 +145,7 @@ expect "second request: 200" "$code" 200
 expect "second request: served by nginx (no X-Image-Server)" "$(header X-Image-Server)" ""
 if cmp -s "$T/body" "$T/w500.jpg"; then pass "second request: same bytes"; else fail "second request: same bytes" "differs from the first"; fi
 expect "second request: Content-Type" "$(header Content-Type)" image/jpeg
-expect "second request: Cache-Control" "$(header Cache-Control)" "public, max-age=31536000, immutable"
+expect "second request: Cache-Control" "$(header Cache-Control)" "$IMMUTABLE"
 expect "responder saw the URL once" "$(count_lines "$RUN/a.log" /e2e/img/big/w500.jpg)" 1
 
 for id in 7 42 123 3589782; do

@@ -52,50 +52,12 @@ check_start "$OUT/run" finish
 
 # --- helpers -------------------------------------------------------------
 
-# get PORT PATH [MAXTIME]: GET http://127.0.0.1:PORT/PATH; sets $code and
-# $took (seconds); the body is in $T/body.
-get() {
-	local r
-	r=$(curl -s --max-time "${3:-20}" -o "$T/body" -w '%{http_code} %{time_total}' \
-		"http://127.0.0.1:$1$2")
-	code=${r% *} took=${r#* }
-}
-
-# one_line: the last body is one non-empty line of text.
-one_line() {
-	[ -s "$T/body" ] && [ "$(wc -l <"$T/body")" -eq 1 ] && ! grep -qi '<html' "$T/body"
-}
-
-# status DESC PORT PATH WANT [MAXTIME]: the responder answers WANT with a
-# one-line text body (not an error page of nginx's own).
-status() {
-	local desc=$1 port=$2 path=$3 want=$4
-	get "$port" "$path" "${5:-20}"
-	if [ "$code" != "$want" ]; then
-		fail "$desc: $want" "GET $path: $code $(head -c 200 "$T/body" | tr '\n' ' ')"
-	elif ! one_line; then
-		fail "$desc: $want" "body is not one line of text: $(head -c 200 "$T/body" | tr '\n' '|')"
-	else
-		pass "$desc: $want ($(tr -d '\n' <"$T/body"))"
-	fi
-}
-
-# shard ID: "s1/s2" of the store path of ID.
-shard() {
-	local p=$1
-	while [ ${#p} -lt 4 ]; do p=_$p; done
-	echo "${p: -2}/${p: -4:2}"
-}
-
-# iddir STORE MODEL FIELD ID: the store directory of an id.
-iddir() {
-	echo "$1/$2/$3/$(shard "$4")/$4"
-}
+# (get, status, store_path, rcli, free_ports, kill_server: lib.sh)
 
 # place STORE MODEL FIELD ID FILE: put FILE in the store as the original.
 place() {
 	local d
-	d=$(iddir "$1" "$2" "$3" "$4")
+	d=$(store_path "$1" "$2" "$3" "$4")
 	mkdir -p "$d" && cp "$5" "$d/original"
 }
 
@@ -135,12 +97,7 @@ convert -size 3000x2000 plasma:fractal -quality 92 "$SRC/big.jpg" || die "fixtur
 convert "$SRC/big.jpg" -resize 800x -quality 85 "$SRC/medium.jpg" || die "fixtures made"
 convert "$SRC/big.jpg" -resize 400x -quality 80 "$SRC/small.jpg" || die "fixtures made"
 
-port=$((25000 + ($$ % 400) * 20))
-for v in P1 P2 P3 P4 P5 P6 PL PR PX; do
-	port=$(stack_free_port "$port")
-	printf -v "$v" %s "$port"
-	port=$((port + 1))
-done
+free_ports 25000 P1 P2 P3 P4 P5 P6 PL RPORT PX
 # nobody listens on PX: the refused source of check 3
 RUN=$STACK_DIR
 src_file="file://$SRC/{model}/{field}/{id}.jpg"
@@ -173,7 +130,7 @@ else
 	truncate -s -20K "$FULL/filler"
 	avail=$(df -B1 --output=avail "$FULL" | tail -n 1 | tr -d ' ')
 	expect_re "full store: ~20 KB left (${avail} B)" "$avail" '^(1[0-9]|2[0-9])[0-9]{3}$'
-	d2=$(iddir "$FULL" fs img 2)
+	d2=$(store_path "$FULL" fs img 2)
 	status "full store: output too big for the store" "$P1" /fs/img/2/full_size.png 507
 	expect "full store: no full_size.png" "$(find "$d2" -mindepth 1 -printf '%f\n' | sort | tr '\n' ' ')" "original w50.jpg "
 	nothing_partial "full store (output)" "$FULL"
@@ -204,7 +161,8 @@ status "lying source: short body" "$P2" /lo/short/1/w100.jpg 502
 status "lying source: HTML page" "$P2" /lo/html/1/w100.jpg 422
 status "lying source: endless body (over -max_source_bytes)" "$P2" /lo/endless/1/w100.jpg 422
 expect_re "lying source: endless body cut at the cap (${took}s)" "$took" '^[0-1]\.'
-status "lying source: trickle, -source_timeout 2" "$P2" /lo/trickle/1/w100.jpg 504 10
+status "lying source: trickle, -source_timeout 2" "$P2" /lo/trickle/1/w100.jpg 504 \
+	--max-time 10
 expect_re "lying source: trickle gives up after ~2 s (${took}s)" "$took" '^(1\.9|2\.|3\.)'
 expect "lying sources: nothing stored" "$(find "$S2" -type f | tr '\n' ' ')" ""
 # Each again: a refused original is not remembered as good, nor half-kept.
@@ -229,7 +187,7 @@ sleep 1 # the request is in the responder, trickling
 slow=""
 codes=""
 for id in $(seq 11 20); do
-	get "$P5" "/st/trickle/$id/w100.jpg" 5
+	get "$P5" "/st/trickle/$id/w100.jpg" --max-time 5
 	codes+="$code "
 	[[ $took =~ ^[0-1]\. ]] || slow+="$id:${took}s "
 done
@@ -273,7 +231,7 @@ stack_nginx k9 "$P4" "$S4" "$RUN/k9.sock" || die "nginx k9 started"
 # (~3 s) and writing the PNG (~9 MB).
 get "$P4" /k9/img/1/w10.jpg
 expect "kill -9: original stored first" "$code" 200
-d4=$(iddir "$S4" k9 img 1)
+d4=$(store_path "$S4" k9 img 1)
 curl -s --max-time 30 -o "$T/k9.png" -w '%{http_code}' \
 	"http://127.0.0.1:$P4/k9/img/1/full_size.png" >"$T/k9.code" &
 k9_curl=$!
@@ -298,10 +256,8 @@ while ((${EPOCHREALTIME//[!0-9]/} - t0 < 8000000)); do
 	fi
 	read -r -t 0.002 -u 9
 done
-kill -KILL "$K9"
+kill_server "$K9"
 exec 9<&-
-wait "$K9" 2>/dev/null
-stack_forget "$K9"
 reap "$k9_curl"
 # Best effort: say where the kill landed, without failing on timing.
 echo "# kill -9 after $(($(now_ms) - start)) ms, $landed;" \
@@ -332,7 +288,7 @@ for f in $tmps; do
 	[ "$f" = .full_size.png.tmp.AbC123 ] && rm -f "$d4/$f"
 done
 expect "kill -9: temporary files are not served (${tmps//$'\n'/ })" "$served" ""
-get "$P4" /k9/img/1/full_size.png 30
+get "$P4" /k9/img/1/full_size.png --max-time 30
 expect "kill -9: after a restart, 200" "$code" 200
 expect "kill -9: ... a whole 3000x2000 PNG" "$(whole "$T/body")" "3000 2000"
 expect "kill -9: ... and stored whole" "$(whole "$d4/full_size.png")" "3000 2000"
@@ -343,12 +299,11 @@ expect "kill -9: ... and stored whole" "$(whole "$d4/full_size.png")" "3000 2000
 S6=$OUT/store-rd
 mkdir -p "$SRC/rd/img"
 for id in $(seq 1001 1100); do ln -s ../../small.jpg "$SRC/rd/img/$id.jpg"; done
-stack_redis "$PR" || die "redis-server started"
+stack_redis "$RPORT" || die "redis-server started"
 RD_REDIS=${STACK_PIDS[-1]}
-stack_responder rd -threads 8 -store "$S6" -source "$src_file" -redis "127.0.0.1:$PR" ||
+stack_responder rd -threads 8 -store "$S6" -source "$src_file" -redis "127.0.0.1:$RPORT" ||
 	die "responder rd started"
 stack_nginx rd "$P6" "$S6" "$RUN/rd.sock" || die "nginx rd started"
-rcli() { redis-cli -h 127.0.0.1 -p "$PR" "$@"; }
 
 # 8 loops in parallel; loop k asks for ids 1000+k, 1008+k, ... (13 or
 # 12 each, 100 in all), one every 0.3 s: about 4 s of load. Redis goes
@@ -373,7 +328,7 @@ wait "$RD_REDIS" 2>/dev/null
 stack_forget "$RD_REDIS"
 sleep 0.6
 up_ms=$(now_ms)
-stack_redis "$PR" || die "redis-server restarted"
+stack_redis "$RPORT" || die "redis-server restarted"
 reap "${load_pids[@]}"
 cat "$T"/load.* | sort -k2,2n >"$T/load"
 expect "redis restart: 100 answers" "$(wc -l <"$T/load")" 100

@@ -23,8 +23,7 @@ OUT=$(mktemp -d /tmp/image-server-firstrun.XXXXXX) || exit 1
 stack_stop() {
 	if [ "$failed" -eq 0 ]; then rm -rf "$OUT"; else echo "firstrun: work files kept in $OUT"; fi
 }
-trap check_finish EXIT
-trap 'fail "run to the end" "interrupted"; exit 1' INT TERM
+check_traps
 
 REAL_PKG_CONFIG=$(command -v pkg-config) || { fail "pkg-config is installed" "not found"; exit 1; }
 FAKE=$OUT/bin

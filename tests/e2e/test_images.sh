@@ -39,20 +39,14 @@ if [ ! -x "$BIN" ]; then
 	exit 1
 fi
 
-base=$(( 31000 + ($$ % 400) * 10 ))
-RPORT=$(stack_free_port "$base")
-OPORT=$(stack_free_port $((RPORT + 1)))
+free_ports 31000 RPORT OPORT
 PREFIX="imgsrv:"
-rcli() { redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
 ORIGIN="http://127.0.0.1:$OPORT"
 common=(-store "$STORE" -redis "127.0.0.1:$RPORT" -source "$ORIGIN/{model}/{field}/{id}.jpg")
 
-# spath MODEL FIELD ID NAME: where the store keeps NAME of that id.
+# spath MODEL FIELD ID [NAME]: where STORE keeps that id (or its NAME).
 spath() {
-	local pad
-	pad=$(printf '%4s' "$3" | tr ' ' _)
-	pad=${pad: -4}
-	echo "$STORE/$1/$2/${pad:2:2}/${pad:0:2}/$3/$4"
+	store_path "$STORE" "$@"
 }
 
 # counts FILE: the counts of the summary line in FILE ("made 1, ...").
@@ -127,7 +121,7 @@ done
 expect "range: every output at its store path, the right size and format" \
 	"$(echo -n "$sizes" | sort | uniq -c | sed 's/^ *//')" "25 300 300 JPEG,200 150 WEBP"
 expect "range: nothing stored for the missing ids" \
-	"$(for id in $MISSING; do ls "$(dirname "$(spath product image "$id" x)")" 2>/dev/null; done | wc -l)" 0
+	"$(for id in $MISSING; do ls "$(spath product image "$id")" 2>/dev/null; done | wc -l)" 0
 expect "range: store layout (1005 -> 05/10/1005)" \
 	"$(ls "$STORE/product/image/05/10/1005" | tr '\n' ' ')" "original w200.webp x300.jpg "
 expect "range: registry has the id's files" \
@@ -156,7 +150,7 @@ expect "corrupt original: failed 1" "$(counts "$OUT/corrupt.out")" \
 expect_re "corrupt original: named" "$(grep failed "$OUT/corrupt.out" | head -n 1)" \
 	'^images: failed product/image/1030: '
 expect "corrupt original: nothing stored" \
-	"$(ls "$(dirname "$(spath product image 1030 x)")" 2>/dev/null | wc -l)" 0
+	"$(ls "$(spath product image 1030)" 2>/dev/null | wc -l)" 0
 
 # --- the responder's lock: an output someone else is making -----------------
 # A lock taken "by a responder" that then dies: images waits for it to
@@ -200,7 +194,7 @@ expect "SIGINT: every output there after the rerun" \
 	"$(find "$STORE/product/image" -name w1400.jpg | wc -l)" 40
 
 # --- images fetch -----------------------------------------------------------
-mkdir -p "$(dirname "$(spath user avatar 3000 original)")"
+mkdir -p "$(spath user avatar 3000)"
 cp "$OUT/orig.jpg" "$(spath user avatar 3000 original)"
 fetch=(fetch -model user -field avatar -concurrency 4 "${common[@]}" -retry_ms 300)
 "$BIN" "${fetch[@]}" -start 3000 -end 3011 >"$OUT/fetch.out" 2>&1
@@ -239,7 +233,7 @@ expect_re "fetch 500: plain progress lines off a terminal" \
 	"$(grep -c -E '^images fetch: [0-9]+/2 ids \([0-9]+%\), .* ids/s, ETA ' "$OUT/f500.out")" '^[1-9]'
 expect "fetch 500: no carriage return or escape off a terminal" \
 	"$(tr -d -c '\r\033' <"$OUT/f500.out" | wc -c)" 0
-expect "fetch 500: nothing stored" "$(ls "$(dirname "$(spath user avatar 4000 x)")" 2>/dev/null | wc -l)" 0
+expect "fetch 500: nothing stored" "$(ls "$(spath user avatar 4000)" 2>/dev/null | wc -l)" 0
 
 "$BIN" "${fetch[@]}" -store "$OUT/store2" -max_source_bytes 1000 -start 3001 -end 3001 \
 	>"$OUT/fcap.out" 2>&1
@@ -248,7 +242,7 @@ expect "fetch over -max_source_bytes: exit 1, failed" "$? $(counts "$OUT/fcap.ou
 expect "fetch over -max_source_bytes: nothing stored" "$(find "$OUT/store2" -type f 2>/dev/null | wc -l)" 0
 "$BIN" "${fetch[@]}" -start 3020 -end 3020 >"$OUT/fbad.out" 2>&1
 expect "fetch of a corrupt original: exit 1, failed, not stored" \
-	"$? $(counts "$OUT/fbad.out") $(ls "$(dirname "$(spath user avatar 3020 x)")" 2>/dev/null | wc -l)" \
+	"$? $(counts "$OUT/fbad.out") $(ls "$(spath user avatar 3020)" 2>/dev/null | wc -l)" \
 	"1 fetched 0, skipped 0, missing 0, failed 1 0"
 
 # The responder holds the lock on an original: fetch waits for it.

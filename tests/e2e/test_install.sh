@@ -40,8 +40,7 @@ stack_stop() {
 		echo "install: work files kept in $OUT"
 	fi
 }
-trap check_finish EXIT
-trap 'fail "run to the end" "interrupted"; exit 1' INT TERM
+check_traps
 
 # need CMD PACKAGE: true when CMD exists, installing PACKAGE if we can.
 need() {
@@ -57,16 +56,6 @@ need() {
 # mode FILE: its permission bits, e.g. 755 ("missing" if absent).
 mode() {
 	stat -c %a "$1" 2>/dev/null || echo missing
-}
-
-# wait_for FILE TEXT: wait up to 5 s for TEXT to appear in FILE.
-wait_for() {
-	local n
-	for ((n = 0; n < 50; n++)); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 # --- make install ---------------------------------------------------------
@@ -164,10 +153,10 @@ mkdir -p "$OUT/store"
 "$BIN" -config "$OUT/example.conf" -socket "$OUT/check.sock" -store "$OUT/store" \
 	-pid_file "$OUT/check.pid" -redis '' -statsd '' >"$OUT/check.log" 2>&1 &
 CHECK_PID=$!
-if wait_for "$OUT/check.log" " started"; then
+if wait_line "$OUT/check.log" " started"; then
 	pass "responder starts with the example configuration, all options uncommented"
 	kill -HUP "$CHECK_PID"
-	wait_for "$OUT/check.log" "configuration reloaded" &&
+	wait_line "$OUT/check.log" "configuration reloaded" &&
 		pass "SIGHUP reloads the example configuration" ||
 		fail "SIGHUP reloads the example configuration" "$(tail -n 2 "$OUT/check.log")"
 	kill -TERM "$CHECK_PID"
@@ -212,7 +201,7 @@ else
 		"$(readlink "/proc/${pid:-0}/exe" 2>/dev/null)" "$BIN"
 	expect "wrapper: socket 0660 nobody:www-data" \
 		"$(stat -c '%a %U:%G' "$W/run/image-server.sock" 2>/dev/null)" "660 nobody:www-data"
-	wait_for "$W/log/image-server.log" " started" &&
+	wait_line "$W/log/image-server.log" " started" &&
 		pass "wrapper: the log is appended to LOGFILE" ||
 		fail "wrapper: the log is appended to LOGFILE" "$(cat "$W/start.out")"
 	wrapper status >/dev/null
@@ -230,7 +219,7 @@ else
 
 	wrapper reload >/dev/null
 	expect "wrapper reload exits 0" "$?" 0
-	wait_for "$W/log/image-server.log" "configuration reloaded" &&
+	wait_line "$W/log/image-server.log" "configuration reloaded" &&
 		pass "wrapper reload: the responder re-read its configuration" ||
 		fail "wrapper reload: the responder re-read its configuration" \
 			"$(tail -n 2 "$W/log/image-server.log")"

@@ -13,6 +13,7 @@ OUT=$PWD/tests/out/ops
 SRC=$OUT/src
 STORE=$OUT/store
 CONF=$OUT/image-server.conf
+T=$OUT # get's body and headers
 rm -rf "$OUT"
 mkdir -p "$SRC/ops/img" "$STORE"
 check_start "$OUT/run"
@@ -28,9 +29,7 @@ restart() {
 	cat "$STACK_DIR/image-server.pid"
 }
 
-base=$(( 24000 + ($$ % 400) * 10 ))
-UPORT=$(stack_free_port "$base")
-PORT=$(stack_free_port $((UPORT + 1)))
+free_ports 24000 UPORT PORT
 for id in $(seq 1 40); do
 	convert -size 400x300 "plasma:fractal" -quality 90 "$SRC/ops/img/$id.jpg"
 done
@@ -56,19 +55,13 @@ stack_responder ops -config "$CONF" -store "$STORE" -threads 4 \
 FIRST=${STACK_PIDS[-1]}
 stack_nginx ops "$PORT" "$STORE" "$STACK_DIR/ops.sock" || exit 1
 
-get() { curl -s --max-time 20 -o "$OUT/body" -w '%{http_code}' "http://127.0.0.1:$PORT$1"; }
-quality() { identify -format '%Q' "$OUT/body" 2>/dev/null; }
-wait_log() { # wait_log PATTERN: up to 5 s for a line in the responder's log
-	for _ in $(seq 50); do
-		grep -q "$1" "$STACK_DIR/ops.log" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+quality() { identify -format '%Q' "$T/body" 2>/dev/null; }
 
 # --- statsd: the seed's event names, exactly -------------------------------
-expect "statsd: a new output" "$(get /ops/img/1/w100.jpg)" 200
-expect "statsd: a missing original" "$(get /ops/img/999/w100.jpg)" 404
+get "$PORT" /ops/img/1/w100.jpg
+expect "statsd: a new output" "$code" 200
+get "$PORT" /ops/img/999/w100.jpg
+expect "statsd: a missing original" "$code" 404
 sleep 0.3
 ev=$OUT/statsd.txt
 expect "statsd: original_downloaded" "$(grep -cx 'image_server.original_downloaded:1|c' "$ev")" 1
@@ -81,42 +74,49 @@ expect "statsd: image_request_fail" "$(grep -cx 'image_server.image_request_fail
 expect "statsd: nothing else" "$(grep -vc '^image_server\.' "$ev")" 0
 
 # --- the status page and /metrics (straight from the responder's nginx) ---
-expect "status: 200" "$(get /status)" 200
-st=$(cat "$OUT/body")
+get "$PORT" /status
+expect "status: 200" "$code" 200
+st=$(cat "$T/body")
 expect_re "status: JSON with version" "$st" '^\{"version":"[0-9.]+",'
 expect_re "status: counts the outputs made" "$st" '"made":1[,}]'
 expect_re "status: counts originals downloaded" "$st" '"originals_downloaded":1[,}]'
 expect_re "status: counts refusals" "$st" '"refused":1[,}]'
 expect_re "status: being processed now" "$st" '"processing":0[,}]'
 expect_re "status: redis state" "$st" '"redis":"off"'
-expect "status: html" "$(get '/status?format=html')" 200
-expect_re "status: html page" "$(cat "$OUT/body")" '<h1>image-server'
-expect "metrics: 200" "$(get /metrics)" 200
-expect_re "metrics: made counter" "$(grep '^image_server_made_total ' "$OUT/body")" '^image_server_made_total 1$'
-expect_re "metrics: TYPE lines" "$(grep -c '^# TYPE image_server_' "$OUT/body")" '^[1-9][0-9]$'
+get "$PORT" '/status?format=html'
+expect "status: html" "$code" 200
+expect_re "status: html page" "$(cat "$T/body")" '<h1>image-server'
+get "$PORT" /metrics
+expect "metrics: 200" "$code" 200
+expect_re "metrics: made counter" "$(grep '^image_server_made_total ' "$T/body")" '^image_server_made_total 1$'
+expect_re "metrics: TYPE lines" "$(grep -c '^# TYPE image_server_' "$T/body")" '^[1-9][0-9]$'
 
 # --- configuration file and SIGHUP -----------------------------------------
-expect "config: a new output" "$(get /ops/img/2/w100.jpg)" 200
+get "$PORT" /ops/img/2/w100.jpg
+expect "config: a new output" "$code" 200
 expect "config: quality from the file" "$(quality)" 60
 sed -i 's/^default_quality = 60/default_quality = 40/; s/^statsd_prefix = image_server/statsd_prefix = imgs2/' "$CONF"
 kill -HUP "$FIRST"
-wait_log "configuration reloaded" || fail "reload logged" "no line"
-expect "reload: new output" "$(get /ops/img/2/w101.jpg)" 200
+wait_line "$STACK_DIR/ops.log" "configuration reloaded" || fail "reload logged" "no line"
+get "$PORT" /ops/img/2/w101.jpg
+expect "reload: new output" "$code" 200
 expect "reload: quality applied" "$(quality)" 40
 sleep 0.3
 expect "reload: statsd prefix applied" "$(grep -cx 'imgs2.image_request:1|c' "$ev")" 1
 echo "default_quality = 500" >>"$CONF"
 kill -HUP "$FIRST"
-wait_log "reload refused" || fail "bad file logged" "no line"
+wait_line "$STACK_DIR/ops.log" "reload refused" || fail "bad file logged" "no line"
 expect_re "reload: the reason names file and line" \
 	"$(grep 'reload refused' "$STACK_DIR/ops.log")" 'image-server.conf:6: -default_quality'
-expect "bad file: still serving" "$(get /ops/img/2/w102.jpg)" 200
+get "$PORT" /ops/img/2/w102.jpg
+expect "bad file: still serving" "$code" 200
 expect "bad file: running configuration kept" "$(quality)" 40
 sed -i '$d' "$CONF"
 echo "drain_seconds 9" >>"$CONF"
 kill -HUP "$FIRST"
-wait_log "drain_seconds changed; only a restart" || fail "restart-only option logged" "no line"
-expect "restart-only change: still serving" "$(get /ops/img/2/w103.jpg)" 200
+wait_line "$STACK_DIR/ops.log" "drain_seconds changed; only a restart" || fail "restart-only option logged" "no line"
+get "$PORT" /ops/img/2/w103.jpg
+expect "restart-only change: still serving" "$code" 200
 sed -i '$d' "$CONF"
 
 # --- SIGUSR2 twice under constant load: no failed request ------------------

@@ -12,17 +12,13 @@ NAME=post
 OUT=$PWD/tests/out/post
 SRC=$OUT/src
 STORE=$OUT/store
+T=$OUT # get's body and headers
 rm -rf "$OUT"
 mkdir -p "$SRC/post/img" "$STORE"
 check_start "$OUT/run"
 
-base=$(( 27000 + ($$ % 400) * 10 ))
-RPORT=$(stack_free_port "$base")
-OPORT=$(stack_free_port $((RPORT + 1)))
-LPORT=$(stack_free_port $((OPORT + 1)))
-PORT=$(stack_free_port $((LPORT + 1)))
+free_ports 27000 RPORT OPORT LPORT PORT
 PREFIX=imgsrv:
-rcli() { redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
 urlenc() { perl -MURI::Escape -e 'print uri_escape($ARGV[0])' "$1" 2>/dev/null ||
 	perl -e '$_ = $ARGV[0]; s/([^A-Za-z0-9._~-])/sprintf("%%%02X", ord $1)/ge; print' "$1"; }
 
@@ -55,50 +51,37 @@ stack_responder p "${common[@]}" -queue_workers 2 \
 PID_P=${STACK_PIDS[-1]}
 stack_nginx p "$PORT" "$STORE" "$STACK_DIR/p.sock" || exit 1
 
-post() { # post PATH_AND_QUERY [CURL_ARGS...]: sets $code, body in $OUT/body
+post() { # post PATH_AND_QUERY [CURL_ARGS...]: sets $code, body in $T/body
 	local pq=$1
 	shift
-	code=$(curl -s --max-time 20 -o "$OUT/body" -w '%{http_code}' -X POST "$@" \
-		"http://127.0.0.1:$PORT$pq")
+	get "$PORT" "$pq" -X POST "$@"
 }
-stored() { # stored ID FILE: the store path of an output
-	local id=$1 pad s1 s2
-	pad=$(printf '%4s' "$id" | tr ' ' _)
-	s1=${pad: -2}
-	s2=${pad: -4:2}
-	echo "$STORE/post/img/$s1/$s2/$id/$2"
+stored() { # stored ID FILE: the store path of an output of post/img/ID
+	store_path "$STORE" post img "$1" "$2"
 }
-wait_for() { # wait_for FILE [SECONDS]
-	for _ in $(seq $((${2:-15} * 10))); do
-		[ -s "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-json() { perl -ne 'print $1 if /"'"$1"'":("?)([^",}]*)\1/ && ($1 = $2)' "$OUT/body"; }
 
 # --- POST with a source URL -------------------------------------------------
 src1=$(urlenc "http://127.0.0.1:$OPORT/post/img/1.jpg")
 post "/post/img/1?outputs=x300.jpg,x300.webp&source=$src1"
 expect "source URL: 201 Created" "$code" 201
-expect_re "source URL: JSON id" "$(cat "$OUT/body")" '"id":"post/img/1"'
-expect_re "source URL: width and height" "$(cat "$OUT/body")" '"width":1200,"height":800'
-expect_re "source URL: format and bytes" "$(cat "$OUT/body")" "\"format\":\"jpeg\",\"bytes\":$(stat -c %s "$SRC/post/img/1.jpg"),"
-expect_re "source URL: content hash" "$(cat "$OUT/body")" "\"sha256\":\"$(sha256sum <"$SRC/post/img/1.jpg" | cut -c1-64)\""
-expect_re "source URL: outputs queued" "$(cat "$OUT/body")" '"queued":\["x300.jpg","x300.webp"\]'
+expect_re "source URL: JSON id" "$(cat "$T/body")" '"id":"post/img/1"'
+expect_re "source URL: width and height" "$(cat "$T/body")" '"width":1200,"height":800'
+expect_re "source URL: format and bytes" "$(cat "$T/body")" "\"format\":\"jpeg\",\"bytes\":$(stat -c %s "$SRC/post/img/1.jpg"),"
+expect_re "source URL: content hash" "$(cat "$T/body")" "\"sha256\":\"$(sha256sum <"$SRC/post/img/1.jpg" | cut -c1-64)\""
+expect_re "source URL: outputs queued" "$(cat "$T/body")" '"queued":\["x300.jpg","x300.webp"\]'
 expect "source URL: original stored" "$(cmp -s "$(stored 1 original)" "$SRC/post/img/1.jpg" && echo same)" same
-wait_for "$(stored 1 x300.jpg)" && wait_for "$(stored 1 x300.webp)"
+wait_file "$(stored 1 x300.jpg)" && wait_file "$(stored 1 x300.webp)"
 expect "queue: x300.jpg made" "$(identify -format '%w %h %m' "$(stored 1 x300.jpg)" 2>/dev/null)" "300 300 JPEG"
 expect "queue: x300.webp made" "$(identify -format '%w %h %m' "$(stored 1 x300.webp)" 2>/dev/null)" "300 300 WEBP"
 expect "queue: registry records them" "$(rcli smembers "${PREFIX}outputs:post/img/1" | sort | tr '\n' ' ')" "original x300.jpg x300.webp "
 post "/post/img/1?outputs=x300.jpg,x300.webp&source=$src1"
 expect "again: 200 OK" "$code" 200
-expect_re "again: nothing queued" "$(cat "$OUT/body")" '"queued":\[\]'
+expect_re "again: nothing queued" "$(cat "$T/body")" '"queued":\[\]'
 before=$(stat -c %Y.%s "$(stored 1 x300.jpg)")
 sleep 1
 post "/post/img/1?outputs=x300.jpg&force=1"
 expect "force=1 without a source uses the stored original" "$code" 200
-expect_re "force=1: queued again" "$(cat "$OUT/body")" '"queued":\["x300.jpg"\]'
+expect_re "force=1: queued again" "$(cat "$T/body")" '"queued":\["x300.jpg"\]'
 for _ in $(seq 100); do
 	[ "$(stat -c %Y.%s "$(stored 1 x300.jpg)" 2>/dev/null)" != "$before" ] && [ -s "$(stored 1 x300.jpg)" ] && break
 	sleep 0.1
@@ -108,7 +91,7 @@ expect "force=1: remade" "$([ "$(stat -c %Y.%s "$(stored 1 x300.jpg)")" != "$bef
 # --- POST with the original in the body -------------------------------------
 post "/post/img/2?outputs=w200.png" --data-binary "@$SRC/post/img/2.jpg" -H 'Content-Type: image/jpeg'
 expect "body: 201" "$code" 201
-wait_for "$(stored 2 w200.png)"
+wait_file "$(stored 2 w200.png)"
 expect "body: w200.png made" "$(identify -format '%w %h %m' "$(stored 2 w200.png)" 2>/dev/null)" "200 133 PNG"
 post "/post/img/2" --data-binary "@$SRC/post/img/3.jpg" -H 'Content-Type: image/jpeg'
 expect "body: a different original for the same id is refused" "$code" 409
@@ -119,7 +102,7 @@ expect "body: nothing stored" "$([ -e "$(stored 7 original)" ] && echo stored ||
 # --- bad requests ---------------------------------------------------------------
 post "/post/img/3?outputs=x300.jpg,w0.png&source=$src1"
 expect "bad outputs entry: 400" "$code" 400
-expect_re "bad outputs entry: named" "$(cat "$OUT/body")" "'w0.png'"
+expect_re "bad outputs entry: named" "$(cat "$T/body")" "'w0.png'"
 post "/post/img/3?outputs=x300.bmp&source=$src1"
 expect "unknown format in outputs: 400" "$code" 400
 post "/post/img/3?outputs=w5000.jpg&source=$src1"
@@ -134,7 +117,7 @@ expect "no original and no source: 400" "$code" 400
 # --- guarded sources -----------------------------------------------------------
 post "/post/img/3?outputs=x100.jpg&source=$(urlenc "http://127.0.0.1:$RPORT/x.jpg")"
 expect "loopback source not in the allow-list: 403" "$code" 403
-expect_re "403 says why" "$(cat "$OUT/body")" 'not public'
+expect_re "403 says why" "$(cat "$T/body")" 'not public'
 post "/post/img/3?outputs=x100.jpg&source=$(urlenc "http://127.0.0.1:$OPORT/to-loopback/x")"
 expect "redirect to loopback: 403" "$code" 403
 post "/post/img/3?outputs=x100.jpg&source=$(urlenc "file:///etc/passwd")"
@@ -159,17 +142,17 @@ dead=$(rcli lrange "${PREFIX}dead" 0 -1)
 expect_re "dead letters: the failed jobs with their error" "$dead" '^1 0 post/img/3/x10[01].jpg \| unprocessable: '
 expect "dead letters: at once, as no retry mends a broken original" "$(rcli llen "${PREFIX}dead")" 2
 
-st=$(curl -s --max-time 10 "http://127.0.0.1:$PORT/status")
-expect_re "status page: queue depth, in progress and dead letters" "$st" '"queue":\{"waiting":0,"in_progress":0,"dead":2\}'
-expect_re "metrics: dead jobs" "$(curl -s --max-time 10 "http://127.0.0.1:$PORT/metrics")" 'image_server_queue_jobs\{state="dead"\} 2'
+get "$PORT" /status --max-time 10
+expect_re "status page: queue depth, in progress and dead letters" "$(cat "$T/body")" '"queue":\{"waiting":0,"in_progress":0,"dead":2\}'
+get "$PORT" /metrics --max-time 10
+expect_re "metrics: dead jobs" "$(cat "$T/body")" 'image_server_queue_jobs\{state="dead"\} 2'
 
 # --- kill -9 with jobs in flight, restart: every job done ----------------------
 outs=$(seq -s, -f 'w%g.png' 2000 -20 1820)
-stack_stop_one() { kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 post "/post/img/big?outputs=$outs&source=$(urlenc "http://127.0.0.1:$OPORT/post/img/big.jpg")"
 expect "ten slow jobs queued" "$code" 201
 sleep 1.5
-stack_stop_one "$PID_P"
+kill_server "$PID_P"
 left=$(( $(rcli llen "${PREFIX}queue") + $(rcli --scan --pattern "${PREFIX}processing:*" | while read -r k; do rcli llen "$k"; done | awk '{s+=$1} END {print s+0}') ))
 expect_re "kill -9: jobs left in Redis ($left)" "$left" '^([1-9]|10)$'
 stack_responder p2 "${common[@]}" -queue_workers 2 || exit 1

@@ -17,13 +17,8 @@ rm -rf "$OUT"
 mkdir -p "$SRC/e2e/img" "$STORE"
 check_start "$OUT/run"
 
-base=$(( 21000 + ($$ % 400) * 10 ))
-RPORT=$(stack_free_port "$base")
-OPORT=$(stack_free_port $((RPORT + 1)))
-PA=$(stack_free_port $((OPORT + 1)))
-PB=$(stack_free_port $((PA + 1)))
+free_ports 21000 RPORT OPORT PA PB PC
 PREFIX="imgsrv:"
-rcli() { redis-cli -h 127.0.0.1 -p "$RPORT" "$@"; }
 
 # Big originals, so that making one output takes a while and requests
 # really overlap.
@@ -60,9 +55,10 @@ herd() {
 	done >"$OUT/herd"
 }
 
-# made PATH: how many times the responders' logs say they made PATH.
-made() {
-	cat "$STACK_DIR"/a.log "$STACK_DIR"/b.log | grep -c " $1 200 .* made$"
+# made_ab PATH: how many times the logs of responders a and b say they
+# made PATH.
+made_ab() {
+	log_count made "$1" "$STACK_DIR/a.log" "$STACK_DIR/b.log"
 }
 
 # --- 64 concurrent requests for one new output: one decode -------------
@@ -70,7 +66,7 @@ herd /e2e/img/1/w300.jpg 64
 expect "herd: 64 answers" "$(wc -l <"$OUT/herd")" 64
 expect "herd: every answer 200" "$(cut -d' ' -f1 "$OUT/herd" | sort -u)" 200
 expect "herd: identical bodies" "$(cut -d' ' -f2 "$OUT/herd" | sort -u | wc -l)" 1
-expect "herd: made exactly once" "$(made /e2e/img/1/w300.jpg)" 1
+expect "herd: made exactly once" "$(made_ab /e2e/img/1/w300.jpg)" 1
 expect "herd: original fetched once from the source" \
 	"$(grep -c 'GET /e2e/img/1.jpg ' "$STACK_DIR/origin-access.log")" 1
 expect "herd: both responders answered" \
@@ -101,7 +97,7 @@ expect "redis stopped mid-herd: identical bodies" "$(cut -d' ' -f2 "$OUT/herd" |
 # Without Redis each process still de-duplicates its own threads: at most
 # one decode per responder.
 expect_re "redis stopped mid-herd: made at most once per process" \
-	"$(made /e2e/img/2/x400.jpg)" '^[12]$'
+	"$(made_ab /e2e/img/2/x400.jpg)" '^[12]$'
 herd /e2e/img/3/w200.webp 16
 expect "redis down: every answer 200" "$(cut -d' ' -f1 "$OUT/herd" | sort -u)" 200
 expect_re "redis down: outage logged" \
@@ -120,10 +116,8 @@ expect_re "redis back: logged" "$(cat "$STACK_DIR"/a.log "$STACK_DIR"/b.log | gr
 # Responder a fetches id 5 from the slow origin (200 bytes/s) and holds the
 # lock on its original; kill it; b, with a fast source, takes over once the
 # lock's TTL (3 s) runs out.
-stack_stop_one() { kill -KILL "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 stack_responder c "${common[@]}" -source "http://127.0.0.1:$OPORT/slow/{model}/{field}/{id}.jpg" || exit 1
 PID_C=${STACK_PIDS[-1]}
-PC=$(stack_free_port $((PB + 1)))
 stack_nginx c "$PC" "$STORE" "$STACK_DIR/c.sock" || exit 1
 curl -s --max-time 30 -o /dev/null "http://127.0.0.1:$PC/e2e/img/5/w300.jpg" &
 curl_pid=$!
@@ -133,7 +127,7 @@ for _ in $(seq 50); do
 done
 expect "kill -9: the slow worker holds the original's lock" \
 	"$(rcli exists "${PREFIX}lock:e2e/img/5/original")" 1
-stack_stop_one "$PID_C"
+kill_server "$PID_C"
 wait "$curl_pid" 2>/dev/null
 start=$(date +%s.%N)
 code=$(curl -s --max-time 30 -o "$OUT/k.jpg" -w '%{http_code}' "http://127.0.0.1:$PB/e2e/img/5/w300.jpg")

@@ -13,6 +13,7 @@ NAME=run
 
 OUT=$PWD/tests/out/run
 RUN=$OUT/run
+T=$OUT # get's body and headers
 rm -rf "$OUT"
 mkdir -p "$OUT"
 RUN_PID=""
@@ -24,12 +25,9 @@ stack_stop() {
 	[ -n "$RUN_PID" ] && kill -INT -- "-$RUN_PID" 2>/dev/null && wait "$RUN_PID" 2>/dev/null
 	return 0
 }
-trap check_finish EXIT
-trap 'fail "run to the end" "interrupted"; exit 1' INT TERM
+check_traps
 
-base=$((26000 + ($$ % 300) * 10))
-PORT=$(stack_free_port "$base")
-RPORT=$(stack_free_port $((PORT + 1)))
+free_ports 26000 PORT RPORT
 
 # start_stack: deploy/run.sh in the background, in a process group of its
 # own as a terminal would start it (job control on: a background job
@@ -63,15 +61,14 @@ stop_stack() {
 	RUN_PID=""
 }
 
-get() { curl -s --max-time 20 -o "$OUT/body" -w '%{http_code}' "http://127.0.0.1:$PORT$1"; }
-
 start_stack || die "run.sh starts on PORT=$PORT REDIS_PORT=$RPORT" "see $RUN_OUT"
 pass "run.sh starts on PORT=$PORT REDIS_PORT=$RPORT"
 expect "the banner names the port" "$(grep -c "http://127.0.0.1:$PORT/" "$RUN_OUT")" 1
-expect "demo: w500.jpg" "$(get /user/avatar/3589782/w500.jpg)" 200
-expect "demo: a 500x375 JPEG" "$(identify -format '%m %w %h' "$OUT/body" 2>/dev/null)" "JPEG 500 375"
+get "$PORT" /user/avatar/3589782/w500.jpg
+expect "demo: w500.jpg" "$code" 200
+expect "demo: a 500x375 JPEG" "$(identify -format '%m %w %h' "$T/body" 2>/dev/null)" "JPEG 500 375"
 expect "Redis on REDIS_PORT records it" \
-	"$(redis-cli -p "$RPORT" sismember imgsrv:outputs:user/avatar/3589782 w500.jpg)" 1
+	"$(rcli sismember imgsrv:outputs:user/avatar/3589782 w500.jpg)" 1
 
 # --- SIGUSR2 under load --------------------------------------------------------
 # Two clients asking for new outputs (misses reach the responder) and
@@ -110,7 +107,8 @@ bad=$(cat "$OUT"/load*.txt | grep -cv '^200$')
 expect "load: no failed request through the restart" "$bad" 0
 kill -0 "$RUN_PID" 2>/dev/null && pass "run.sh keeps serving after the restart" ||
 	fail "run.sh keeps serving after the restart" "it stopped: $(tail -n 2 "$RUN_OUT")"
-expect "after the restart: a new output" "$(get /user/avatar/3589782/w321.jpg)" 200
+get "$PORT" /user/avatar/3589782/w321.jpg
+expect "after the restart: a new output" "$code" 200
 grep -q 'has died' "$RUN_OUT" && fail "no 'has died' for a restart" "$(grep 'has died' "$RUN_OUT")" ||
 	pass "no 'has died' for a restart"
 
@@ -131,6 +129,7 @@ done
 # --- again, on the same run directory ------------------------------------------
 start_stack || die "run.sh starts again" "see $RUN_OUT"
 expect "restarted: Redis still records the demo's outputs" \
-	"$(redis-cli -p "$RPORT" sismember imgsrv:outputs:user/avatar/3589782 w500.jpg)" 1
-expect "restarted: the store still serves them" "$(get /user/avatar/3589782/w500.jpg)" 200
+	"$(rcli sismember imgsrv:outputs:user/avatar/3589782 w500.jpg)" 1
+get "$PORT" /user/avatar/3589782/w500.jpg
+expect "restarted: the store still serves them" "$code" 200
 stop_stack && pass "Ctrl-C stops it again" || fail "Ctrl-C stops it again" "still running"

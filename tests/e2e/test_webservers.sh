@@ -29,54 +29,8 @@ NAME=webservers
 check_start "$OUT/run"
 RUN=$STACK_DIR
 
-# get PORT PATH [CURL_ARGS...]: sets $code; body in $T/body, headers in
-# $T/headers.
-get() {
-	local port=$1 path=$2
-	shift 2
-	code=$(curl -s --path-as-is --max-time 10 -o "$T/body" -D "$T/headers" \
-		-w '%{http_code}' "$@" "http://127.0.0.1:$port$path")
-}
-
-# header NAME: the value of header NAME in the last response ("" if none).
-header() {
-	grep -i "^$1:" "$T/headers" | head -n 1 | cut -d: -f2- | sed 's/^ *//; s/\r$//'
-}
-
-# headers NAME: how many NAME headers the last response had.
-headers() {
-	grep -c -i "^$1:" "$T/headers"
-}
-
-# shard ID: the store's shard directories for ID, "s1/s2".
-shard() {
-	local p=$1
-	while [ ${#p} -lt 4 ]; do p=_$p; done
-	echo "${p: -2}/${p: -4:2}"
-}
-
-IMMUTABLE="public, max-age=31536000, immutable"
-
-# made DESC PORT PATH: a 200 made by the responder (X-Image-Server: made,
-# Content-Length, Cache-Control); body left in $T/made.
-made() {
-	local desc=$1 port=$2 path=$3 size
-	get "$port" "$path"
-	cp "$T/body" "$T/made"
-	if [ "$code" != 200 ]; then
-		fail "$desc: 200 from the responder" "GET $path: $code $(head -c 200 "$T/body")"
-		return 1
-	fi
-	size=$(stat -c %s "$T/body")
-	if [ "$(header X-Image-Server)" = made ] &&
-		[ "$(header Content-Length)" = "$size" ] &&
-		[ "$(header Cache-Control)" = "$IMMUTABLE" ] && [ "$(headers Cache-Control)" = 1 ]; then
-		pass "$desc: 200 made by the responder"
-	else
-		fail "$desc: 200 made by the responder" "GET $path: X-Image-Server '$(header X-Image-Server)', Content-Length '$(header Content-Length)' for $size bytes, $(headers Cache-Control) Cache-Control '$(header Cache-Control)'"
-		return 1
-	fi
-}
+# (get, header, headers, made, shard and IMMUTABLE: lib.sh)
+GET_MAX_TIME=10
 
 # static DESC PORT PATH FILE: a 200 served by the web server from the store
 # (no X-Image-Server), with the bytes of FILE and the Cache-Control of hits.
@@ -140,12 +94,7 @@ convert -size 300x400 plasma:fractal -seed 7 -quality 90 "jpg:$FIX/ws/img/7.jpg"
 	die "fixtures made" "convert failed"
 for id in 42 123 3589782; do cp "$FIX/ws/img/7.jpg" "$FIX/ws/img/$id.jpg"; done
 
-port=$((25000 + ($$ % 400) * 10))
-for v in PAP PLI; do
-	port=$(stack_free_port "$port")
-	printf -v "$v" %s "$port"
-	port=$((port + 1))
-done
+free_ports 25000 PAP PLI
 
 src="file://$FIX/{model}/{field}/{id}.jpg"
 stack_responder ap -threads 2 -log_level info -store "$OUT/store-ap" -source "$src" ||
