@@ -39,6 +39,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 . deploy/stack.sh
+. tests/e2e/lib.sh # log_count
 
 SECS=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -360,9 +361,9 @@ seq 64 | xargs -P 64 -I{} curl -s -o "$OUT/herd/{}.jpg" -w '%{http_code}\n' --ma
 sleep 0.5 # the log line is written after the answer
 H_OK=$(grep -c '^200$' "$OUT/herd/codes.txt")
 H_SAME=$(md5sum "$OUT"/herd/*.jpg | awk '{print $1}' | sort -u | wc -l)
-H_MADE=$(grep -c " GET $HERD 200 [0-9]* [0-9.]*ms made\$" "$STACK_DIR/img.log")
-H_WAITED=$(grep -c " GET $HERD 200 [0-9]* [0-9.]*ms waited\$" "$STACK_DIR/img.log")
-H_STORE=$(grep -c " GET $HERD 200 [0-9]* [0-9.]*ms store\$" "$STACK_DIR/img.log")
+H_MADE=$(log_count made "$HERD" "$STACK_DIR/img.log")
+H_WAITED=$(log_count waited "$HERD" "$STACK_DIR/img.log")
+H_STORE=$(log_count store "$HERD" "$STACK_DIR/img.log")
 H_NGINX=$((64 - H_MADE - H_WAITED - H_STORE))
 HERD_LINE="herd: 64 concurrent GET $HERD: $H_OK answered 200, $H_SAME distinct bodies; responder: made $H_MADE, waited $H_WAITED, store $H_STORE; nginx from the store: $H_NGINX; decodes: $H_MADE"
 [ "$H_OK" -eq 64 ] || fail "herd: $((64 - H_OK)) answers were not 200"
