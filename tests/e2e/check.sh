@@ -78,4 +78,5 @@ die() {
 	exit 1
 }
 
+# shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -32,6 +32,8 @@
 
 # The Cache-Control of an output, made or served from the store.
 IMMUTABLE="public, max-age=31536000, immutable"
+# What the last get found (set here too, for scripts under set -u).
+code="" took=""
 
 # get PORT PATH [CURL_ARGS...]: request http://127.0.0.1:PORT/PATH as is
 # (no dot-segment folding); sets $code (000 when nothing answered) and
@@ -46,6 +48,7 @@ get() {
 	r=$(curl -s --path-as-is --max-time "${GET_MAX_TIME:-20}" -o "$T/body" \
 		-D "$T/headers" -w '%{http_code} %{time_total}' "$@" \
 		"http://127.0.0.1:$port$path")
+	# shellcheck disable=SC2034 # took is for the caller
 	code=${r% *} took=${r#* }
 }
 

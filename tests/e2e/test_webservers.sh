@@ -30,6 +30,7 @@ check_start "$OUT/run"
 RUN=$STACK_DIR
 
 # (get, header, headers, made, shard and IMMUTABLE: lib.sh)
+# shellcheck disable=SC2034 # get's curl --max-time
 GET_MAX_TIME=10
 
 # static DESC PORT PATH FILE: a 200 served by the web server from the store
