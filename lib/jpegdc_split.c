@@ -112,6 +112,8 @@ static uint64_t bit_pos(const struct bits *b, const uint8_t *buf)
 	return (uint64_t)(b->p - buf) * 8 - b->n;
 }
 
+/* ---- the tail ---------------------------------------------------------- */
+
 /* Decodes MCU m of the tail; -1 on a bad code or past the data. */
 static int tail_mcu(struct tail *t, struct bits *b, uint32_t *pred, unsigned m)
 {
@@ -142,26 +144,12 @@ static int tail_mcu(struct tail *t, struct bits *b, uint32_t *pred, unsigned m)
 	return bit_pos(b, t->buf) > (uint64_t)t->len * 8 ? -1 : 0;
 }
 
-static int tail_place(struct job *j, const struct tail *t, unsigned from,
-		      unsigned to, const uint32_t *delta);
-
-/* The tail MCUs that are the image's: [t->from, *end); the tail places
- * from *mid on, the head before. */
-static void tail_range(const struct tail *t, unsigned *end, unsigned *mid)
+/* Unstuffs the second half of the data into t->buf from t->start on,
+ * while the head does the first, and tells the head it is there. */
+static void tail_unstuff(struct tail *t)
 {
-	*end = (unsigned)((long)(t->j->mcus_x * t->j->mcus_y) - t->off);
-	*mid = t->from + (*end - t->from) / 2;
-}
-
-static void *tail_run(void *arg)
-{
-	struct tail *t = arg;
-	size_t at = t->start;
-	unsigned m = 0;
 	struct scan u;
 
-	jpegdc_busy(1);
-	/* First the second half of the data, while the head does the first. */
 	memset(&u, 0, sizeof(u));
 	u.src = t->src;
 	u.end = t->src_end;
@@ -172,32 +160,111 @@ static void *tail_run(void *arg)
 	t->len = (size_t)(u.cend - t->buf);
 	t->marker = u.marker;
 	tail_signal(t, &t->ready);
+}
 
-	while (t->chains < CHAINS) {
-		struct bits b = { 0, load_be(t->buf + at), 0, t->buf + at };
-		uint32_t pred[3] = { 0, 0, 0 };
-		unsigned k = t->chains++;
+/* Decodes one more chain from byte at of t->buf, as if an MCU started
+ * there, noting its MCUs as the tail's MCUs m on, until a bad code, the
+ * data's end, a full t->rec or quit.  Returns the first MCU it did not
+ * note, and in *stopped the bit where it stopped. */
+static unsigned tail_chain(struct tail *t, size_t at, unsigned m,
+			   uint64_t *stopped)
+{
+	struct bits b = { 0, load_be(t->buf + at), 0, t->buf + at };
+	uint32_t pred[3] = { 0, 0, 0 };
+	unsigned k = t->chains++;
 
-		for (; m < t->cap; m++) {
-			if ((m & 63) == 0 &&
-			    atomic_load_explicit(&t->quit, memory_order_relaxed))
-				break;
-			t->rec[m].pos = bit_pos(&b, t->buf);
-			memcpy(t->rec[m].pred, pred, sizeof(pred));
-			t->rec[m].chain = k;
-			if (tail_mcu(t, &b, pred, m) < 0) {
-				t->chain_err[k] = 1;
-				break;
-			}
-			atomic_store_explicit(&t->noted, m + 1, memory_order_release);
-		}
-		t->chain_end[k] = m;
-		/* Lost early (still out of step): start again further on. */
-		at = (size_t)(bit_pos(&b, t->buf) / 8) + 1;
-		if (m >= t->cap || at >= t->len || at > t->start + RESTART_SPAN ||
+	for (; m < t->cap; m++) {
+		if ((m & 63) == 0 &&
 		    atomic_load_explicit(&t->quit, memory_order_relaxed))
 			break;
+		t->rec[m].pos = bit_pos(&b, t->buf);
+		memcpy(t->rec[m].pred, pred, sizeof(pred));
+		t->rec[m].chain = k;
+		if (tail_mcu(t, &b, pred, m) < 0) {
+			t->chain_err[k] = 1;
+			break;
+		}
+		atomic_store_explicit(&t->noted, m + 1, memory_order_release);
 	}
+	t->chain_end[k] = m;
+	*stopped = bit_pos(&b, t->buf);
+	return m;
+}
+
+/* Notes the tail's MCUs from t->start on, in chains: one lost early
+ * (still out of step) is followed by another from further on. */
+static void tail_note(struct tail *t)
+{
+	size_t at = t->start;
+	unsigned m = 0;
+
+	while (t->chains < CHAINS) {
+		uint64_t stopped;
+
+		m = tail_chain(t, at, m, &stopped);
+		at = (size_t)(stopped / 8) + 1;
+		if (m >= t->cap || at >= t->len || at > t->start + RESTART_SPAN ||
+		    atomic_load_explicit(&t->quit, memory_order_relaxed))
+			return;
+	}
+}
+
+/* Writes tail MCU m (DC values shifted by t->delta) as image MCU
+ * m + t->off: 0, or -1 when a block is refused. */
+static int tail_place(const struct tail *t, unsigned m)
+{
+	struct job *j = t->out;
+	const uint32_t *dc = t->dc + (size_t)m * t->bpm;
+	const struct idct2 *part = t->part + (size_t)m * t->fpm;
+	unsigned to = (unsigned)((long)m + t->off);
+	unsigned mx = to % j->mcus_x, my = to / j->mcus_x;
+
+	for (unsigned c = 0; c < j->ncomp; c++) {
+		struct comp *cp = &j->comp[c];
+
+		for (unsigned by = 0; by < cp->v; by++)
+			for (unsigned bx = 0; bx < cp->h; bx++) {
+				size_t y = (size_t)(my * cp->v + by) * cp->sz;
+				size_t x = (size_t)(mx * cp->h + bx) * cp->sz;
+				uint8_t *out = cp->plane + y * cp->stride + x;
+				int16_t v = (int16_t)(*dc++ + t->delta[c]);
+
+				if (cp->sz == 1)
+					*out = idct_1x1(v, cp->q[0]);
+				else if (jpegdc_idct_2x2_dc(part++, v, cp->q[0], out,
+						     cp->stride) < 0)
+					return -1;
+			}
+	}
+	return 0;
+}
+
+/* tail_place() for tail MCUs [from, to): 0, or -1 at the first refused. */
+static int tail_place_range(const struct tail *t, unsigned from, unsigned to)
+{
+	for (unsigned m = from; m < to; m++)
+		if (tail_place(t, m) < 0)
+			return -1;
+	return 0;
+}
+
+/* The tail MCUs that are the image's: [t->from, *end); the tail places
+ * from *mid on, the head before. */
+static void tail_range(const struct tail *t, unsigned *end, unsigned *mid)
+{
+	*end = (unsigned)((long)(t->j->mcus_x * t->j->mcus_y) - t->off);
+	*mid = t->from + (*end - t->from) / 2;
+}
+
+/* The tail's thread: unstuffs and notes its half, then places its share
+ * of the image's MCUs if the head met it. */
+static void *tail_run(void *arg)
+{
+	struct tail *t = arg;
+
+	jpegdc_busy(1);
+	tail_unstuff(t);
+	tail_note(t);
 	tail_signal(t, &t->decoded);
 	/* The head has either met us already or gives up on us now. */
 	tail_wait(t, &t->synced, &t->quit);
@@ -205,9 +272,7 @@ static void *tail_run(void *arg)
 		unsigned end, mid;
 
 		tail_range(t, &end, &mid);
-		for (unsigned k = mid; k < end && t->place_rc == 0; k++)
-			t->place_rc = tail_place(t->out, t, k,
-						 (unsigned)((long)k + t->off), t->delta);
+		t->place_rc = tail_place_range(t, mid, end);
 	}
 	jpegdc_busy(-1);
 	return NULL;
@@ -232,34 +297,6 @@ static long tail_find(struct tail *t, uint64_t pos, unsigned *cur)
 		}
 		sched_yield();
 	}
-}
-
-/* Writes tail MCU from (DC values shifted by delta) as MCU to. */
-static int tail_place(struct job *j, const struct tail *t, unsigned from,
-		      unsigned to, const uint32_t *delta)
-{
-	const uint32_t *dc = t->dc + (size_t)from * t->bpm;
-	const struct idct2 *part = t->part + (size_t)from * t->fpm;
-	unsigned mx = to % j->mcus_x, my = to / j->mcus_x;
-
-	for (unsigned c = 0; c < j->ncomp; c++) {
-		struct comp *cp = &j->comp[c];
-
-		for (unsigned by = 0; by < cp->v; by++)
-			for (unsigned bx = 0; bx < cp->h; bx++) {
-				size_t y = (size_t)(my * cp->v + by) * cp->sz;
-				size_t x = (size_t)(mx * cp->h + bx) * cp->sz;
-				uint8_t *out = cp->plane + y * cp->stride + x;
-				int16_t v = (int16_t)(*dc++ + delta[c]);
-
-				if (cp->sz == 1)
-					*out = idct_1x1(v, cp->q[0]);
-				else if (jpegdc_idct_2x2_dc(part++, v, cp->q[0], out,
-						     cp->stride) < 0)
-					return -1;
-			}
-	}
-	return 0;
 }
 
 /*
@@ -354,7 +391,7 @@ again:
 	if (sync >= 0) {
 		/* Image MCU m is the tail's MCU sync. */
 		unsigned k = t.rec[sync].chain, end, mid;
-		int placed = 0;
+		int placed;
 
 		t.out = j;
 		t.from = (unsigned)sync;
@@ -375,8 +412,7 @@ again:
 		}
 		tail_signal(&t, &t.synced);
 		tail_range(&t, &end, &mid);
-		for (unsigned i = t.from; i < mid && placed == 0; i++)
-			placed = tail_place(j, &t, i, (unsigned)((long)i + t.off), t.delta);
+		placed = tail_place_range(&t, t.from, mid);
 		pthread_join(th, NULL);
 		if (placed == 0 && t.place_rc == 0 && jpegdc_segment_end(s) == 0xD9)
 			rc = 0, j->threads = 2;
