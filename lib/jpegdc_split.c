@@ -278,6 +278,47 @@ static void *tail_run(void *arg)
 	return NULL;
 }
 
+/* Sets t up to decode s's data from byte half on, into s->buf: 0, or -1
+ * out of memory.  tail_release() it either way. */
+static int tail_init(struct tail *t, const struct job *j, const struct scan *s,
+		     size_t half)
+{
+	unsigned total = j->mcus_x * j->mcus_y;
+
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	t->j = j;
+	t->buf = s->buf;
+	t->src = s->src + half;
+	t->src_end = s->end;
+	t->start = half;
+	t->cap = total + total / 4 + 64; /* room for MCUs out of step */
+	for (unsigned c = 0; c < j->ncomp; c++) {
+		t->bpm += j->comp[c].h * j->comp[c].v;
+		if (j->comp[c].sz == 2)
+			t->fpm += j->comp[c].h * j->comp[c].v;
+	}
+	t->rec = malloc(sizeof(*t->rec) * t->cap);
+	t->dc = malloc(sizeof(*t->dc) * t->cap * t->bpm);
+	t->part = malloc(sizeof(*t->part) * t->cap * t->fpm + 1);
+	if (t->rec == NULL || t->dc == NULL || t->part == NULL)
+		return -1;
+	return 0;
+}
+
+/* Frees what tail_init() made; its thread, if any, has been joined. */
+static void tail_release(struct tail *t)
+{
+	pthread_mutex_destroy(&t->mu);
+	pthread_cond_destroy(&t->cv);
+	free(t->rec);
+	free(t->dc);
+	free(t->part);
+}
+
+/* ---- the head ---------------------------------------------------------- */
+
 /* Looks for a tail MCU starting at bit pos, waiting for the tail as
  * needed; *cur is where the last look stopped.  Returns its index or -1. */
 static long tail_find(struct tail *t, uint64_t pos, unsigned *cur)
@@ -299,6 +340,160 @@ static long tail_find(struct tail *t, uint64_t pos, unsigned *cur)
 	}
 }
 
+/* The first thread's side: it decodes the image from its first MCU. */
+struct head {
+	struct job *j;
+	struct scan *s;
+	struct tail *t;
+	pthread_t th; /* the tail's thread */
+	int (*stop)(void *);
+	void *arg;
+	unsigned m;   /* the next image MCU to decode */
+	unsigned cur; /* the tail MCU where tail_find() last stopped */
+	long sync;    /* once met: the tail MCU that image MCU m is */
+	int ready;    /* the tail's half is in s->buf */
+	int alone;    /* the tail has quit: decode the rest alone */
+};
+
+/* What head_decode() and head_meet() return besides decode_scan()'s 0, 1
+ * and -1. */
+enum { HEAD_MET = 2, HEAD_ALONE = 3 };
+
+/* Unstuffs the first half of the data (up to byte half) into s->buf so
+ * that it ends where the tail's half will start, and sets the reader at
+ * its start.  -1 when a marker ends the segment in the first half. */
+static int head_start(struct scan *s, size_t half)
+{
+	size_t a;
+
+	s->end = s->src + half;
+	s->cap = half;
+	s->no_pad = 1;
+	s->cend = s->buf;
+	jpegdc_unstuff(s);
+	if (s->marker >= 0)
+		return -1;
+	a = (size_t)(s->cend - s->buf);
+	memmove(s->buf + half - a, s->buf, a);
+	s->b.acc = 0, s->b.n = 0, s->b.p = s->buf + half - a;
+	/* Not yet into the tail's half (loaded when the head gets there). */
+	s->b.next = s->b.p + MARGIN < s->buf + half ? load_be(s->b.p) : 0;
+	s->cend = s->buf + half;
+	s->done = 0;
+	return 0;
+}
+
+/* The head is about to read the tail's half: waits until the tail has
+ * unstuffed it, then reads on into it to the segment's end. */
+static void head_reach_half(struct head *h)
+{
+	struct tail *t = h->t;
+	struct scan *s = h->s;
+
+	tail_wait(t, &t->ready, &t->ready);
+	s->cend = s->buf + t->len;
+	s->marker = t->marker;
+	s->done = 1;
+	h->ready = 1;
+	/* the look-ahead may have read the half unwritten */
+	s->b.next = load_be(s->b.p);
+}
+
+/*
+ * Decodes image MCUs from h->m on into the planes.  Unless h->alone,
+ * returns HEAD_MET as soon as the next MCU starts at a bit where a tail
+ * MCU does (h->m the next image MCU, h->sync that tail MCU); else returns
+ * as decode_scan(): 0, 1 or -1.
+ */
+static int head_decode(struct head *h)
+{
+	struct job *j = h->j;
+	struct scan *s = h->s;
+	unsigned total = j->mcus_x * j->mcus_y;
+
+	for (; h->m < total; h->m++) {
+		unsigned mx = h->m % j->mcus_x, my = h->m / j->mcus_x;
+		uint64_t pos;
+
+		if (mx == 0 && h->stop != NULL && h->stop(h->arg))
+			return -1;
+		if (!h->ready && s->b.p + MARGIN >= s->buf + h->t->start)
+			head_reach_half(h);
+		if (jpegdc_mcu(j, s, mx, my) < 0 || jpegdc_overrun(s))
+			return 1;
+		pos = bit_pos(&s->b, s->buf);
+		if (h->alone || pos < (uint64_t)h->t->start * 8 ||
+		    h->m + 1 >= total)
+			continue;
+		h->sync = tail_find(h->t, pos, &h->cur);
+		if (h->sync >= 0) {
+			h->m++;
+			return HEAD_MET;
+		}
+	}
+	return jpegdc_segment_end(s) == 0xD9 ? 0 : 1;
+}
+
+/* Tells the tail to quit and waits for it. */
+static void head_stop_tail(struct head *h)
+{
+	tail_signal(h->t, &h->t->quit);
+	pthread_join(h->th, NULL);
+}
+
+/*
+ * The head has met the tail.  Waits for it to finish noting; if the chain
+ * met runs to the image's end, the two place half of its MCUs each and
+ * the tail is joined.  Returns 0 or 1 as decode_scan(), or HEAD_ALONE
+ * (h->alone set, the tail joined) when the chain stops short for want of
+ * room: then the head is to go on alone.
+ */
+static int head_meet(struct head *h)
+{
+	struct job *j = h->j;
+	struct tail *t = h->t;
+	unsigned k = t->rec[h->sync].chain, end, mid;
+	int placed;
+
+	t->out = j;
+	t->from = (unsigned)h->sync;
+	t->off = (long)h->m - (long)t->from;
+	for (unsigned c = 0; c < j->ncomp; c++)
+		t->delta[c] = j->comp[c].pred - t->rec[t->from].pred[c];
+	tail_wait(t, &t->decoded, &t->decoded);
+	if ((long)t->chain_end[k] + t->off < (long)(j->mcus_x * j->mcus_y)) {
+		/* The chain met stops short of the image's end: at a bad
+		 * code or the data's end (libjpeg would have to repair it
+		 * too), or for want of room (then go on alone). */
+		head_stop_tail(h);
+		if (t->chain_err[k])
+			return 1;
+		h->alone = 1;
+		return HEAD_ALONE;
+	}
+	tail_signal(t, &t->synced);
+	tail_range(t, &end, &mid);
+	placed = tail_place_range(t, t->from, mid);
+	pthread_join(h->th, NULL);
+	if (placed != 0 || t->place_rc != 0 || jpegdc_segment_end(h->s) != 0xD9)
+		return 1;
+	j->threads = 2;
+	return 0;
+}
+
+/* Where the tail's half of s's data starts: half way, but not after an
+ * FF (a stuffed FF 00 must not straddle the halves).  0: nowhere. */
+static size_t split_point(const struct scan *s)
+{
+	size_t slen = (size_t)(s->end - s->src), half = slen / 2;
+
+	if (half == 0)
+		return 0;
+	while (half < slen && s->src[half - 1] == 0xFF)
+		half++;
+	return half < slen ? half : 0;
+}
+
 /*
  * decode_scan() for a scan without restart markers, with the tail's help.
  * s->buf has room for all the data; the head unstuffs the first half and
@@ -308,126 +503,33 @@ static long tail_find(struct tail *t, uint64_t pos, unsigned *cur)
 int jpegdc_decode_split(struct job *j, struct scan *s, int (*stop)(void *),
 			void *arg)
 {
-	unsigned total = j->mcus_x * j->mcus_y, cur = 0, m = 0;
-	size_t slen = (size_t)(s->end - s->src), half = slen / 2, a;
+	size_t half = split_point(s);
 	struct tail t;
-	pthread_t th;
-	long sync = -1;
-	int rc = 1, helped = 1, ready = 0;
+	struct head h = { .j = j, .s = s, .t = &t, .stop = stop, .arg = arg };
+	int rc;
 
-	/* Not after an FF: a stuffed FF 00 must not straddle the halves. */
-	while (half < slen && s->src[half - 1] == 0xFF)
-		half++;
-	if (half < 1 || half >= slen)
+	if (half == 0)
 		return -2;
-	memset(&t, 0, sizeof(t));
-	pthread_mutex_init(&t.mu, NULL);
-	pthread_cond_init(&t.cv, NULL);
-	t.j = j;
-	t.buf = s->buf;
-	t.src = s->src + half;
-	t.src_end = s->end;
-	t.start = half;
-	t.cap = total + total / 4 + 64; /* room for MCUs out of step */
-	for (unsigned c = 0; c < j->ncomp; c++) {
-		t.bpm += j->comp[c].h * j->comp[c].v;
-		if (j->comp[c].sz == 2)
-			t.fpm += j->comp[c].h * j->comp[c].v;
-	}
-	t.rec = malloc(sizeof(*t.rec) * t.cap);
-	t.dc = malloc(sizeof(*t.dc) * t.cap * t.bpm);
-	t.part = malloc(sizeof(*t.part) * t.cap * t.fpm + 1);
-	if (t.rec == NULL || t.dc == NULL || t.part == NULL ||
-	    pthread_create(&th, NULL, tail_run, &t) != 0) {
+	if (tail_init(&t, j, s, half) < 0 ||
+	    pthread_create(&h.th, NULL, tail_run, &t) != 0) {
 		rc = -2;
 		goto out;
 	}
-	s->end = s->src + half;
-	s->cap = half;
-	s->no_pad = 1;
-	s->cend = s->buf;
-	jpegdc_unstuff(s);
-	if (s->marker >= 0) {
+	if (head_start(s, half) < 0) {
 		/* a marker in the first half: leave it to the plain way */
-		tail_signal(&t, &t.quit);
-		pthread_join(th, NULL);
+		head_stop_tail(&h);
 		rc = -2;
 		goto out;
 	}
-	a = (size_t)(s->cend - s->buf);
-	memmove(s->buf + half - a, s->buf, a);
-	s->b.acc = 0, s->b.n = 0, s->b.p = s->buf + half - a;
-	/* Not yet into the tail's half (loaded when the head gets there). */
-	s->b.next = s->b.p + MARGIN < s->buf + half ? load_be(s->b.p) : 0;
-	s->cend = s->buf + half;
-	s->done = 0;
-again:
-	for (; m < total && sync < 0; m++) {
-		uint64_t pos;
-
-		if (m % j->mcus_x == 0 && stop != NULL && stop(arg)) {
-			rc = -1;
-			break;
-		}
-		if (!ready && s->b.p + MARGIN >= s->buf + half) {
-			/* about to read the tail's half */
-			tail_wait(&t, &t.ready, &t.ready);
-			s->cend = s->buf + t.len;
-			s->marker = t.marker;
-			s->done = 1;
-			ready = 1;
-			/* the look-ahead may have read the half unwritten */
-			s->b.next = load_be(s->b.p);
-		}
-		if (jpegdc_mcu(j, s, m % j->mcus_x, m / j->mcus_x) < 0 ||
-		    jpegdc_overrun(s))
-			break;
-		pos = bit_pos(&s->b, s->buf);
-		if (helped && pos >= (uint64_t)t.start * 8 && m + 1 < total)
-			sync = tail_find(&t, pos, &cur);
-	}
-	if (m == total && sync < 0)
-		rc = jpegdc_segment_end(s) == 0xD9 ? 0 : 1;
-	if (sync >= 0) {
-		/* Image MCU m is the tail's MCU sync. */
-		unsigned k = t.rec[sync].chain, end, mid;
-		int placed;
-
-		t.out = j;
-		t.from = (unsigned)sync;
-		t.off = (long)m - (long)t.from;
-		for (unsigned c = 0; c < j->ncomp; c++)
-			t.delta[c] = j->comp[c].pred - t.rec[t.from].pred[c];
-		tail_wait(&t, &t.decoded, &t.decoded);
-		if ((long)t.chain_end[k] + t.off < (long)total) {
-			/* The chain met stops short of the image's end: at a bad
-			 * code or the data's end (libjpeg would have to repair it
-			 * too), or for want of room (then go on alone). */
-			tail_signal(&t, &t.quit);
-			pthread_join(th, NULL);
-			if (t.chain_err[k])
-				goto out;
-			helped = 0, sync = -1;
-			goto again;
-		}
-		tail_signal(&t, &t.synced);
-		tail_range(&t, &end, &mid);
-		placed = tail_place_range(&t, t.from, mid);
-		pthread_join(th, NULL);
-		if (placed == 0 && t.place_rc == 0 && jpegdc_segment_end(s) == 0xD9)
-			rc = 0, j->threads = 2;
+	rc = head_decode(&h);
+	if (rc != HEAD_MET) {
+		head_stop_tail(&h);
 		goto out;
 	}
-	if (helped) {
-		tail_signal(&t, &t.quit);
-		pthread_join(th, NULL);
-	}
+	rc = head_meet(&h);
+	if (rc == HEAD_ALONE)
+		rc = head_decode(&h);
 out:
-	pthread_mutex_destroy(&t.mu);
-	pthread_cond_destroy(&t.cv);
-	free(t.rec);
-	free(t.dc);
-	free(t.part);
+	tail_release(&t);
 	return rc;
 }
-
