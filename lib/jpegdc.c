@@ -547,26 +547,16 @@ static int read_header(struct jpeg_decompress_struct *ci, struct jerr *je,
 	return je->warned;
 }
 
-int jpegdc_decode(const unsigned char *data, size_t len,
-		  int (*stop)(void *arg), void *arg, struct jpegdc_image *out,
-		  struct err *e)
+/* Sets e for memory that ran out; returns -1. */
+static int no_memory(struct err *e)
 {
-	struct jpeg_decompress_struct ci;
-	struct jerr je;
-	struct job *j = NULL;
-	struct scan s;
-	int rc = 1;
+	return err_set(e, ERR_INTERNAL, "out of memory decoding a JPEG");
+}
 
-	pthread_once(&tables_once, tables_init);
-	jpegdc_busy(1);
-	memset(&s, 0, sizeof(s));
-	if (read_header(&ci, &je, data, len) != 0)
-		goto out;
-	j = calloc(1, sizeof(*j));
-	if (j == NULL)
-		goto oom;
-	if (job_setup(j, &ci) != 0)
-		goto out;
+/* Allocates j's planes: 0, or -1 when memory ran out (the caller frees
+ * those made). */
+static int planes_alloc(struct job *j)
+{
 	for (unsigned c = 0; c < j->ncomp; c++) {
 		struct comp *cp = &j->comp[c];
 		size_t w = (size_t)j->mcus_x * cp->h * cp->sz;
@@ -575,57 +565,107 @@ int jpegdc_decode(const unsigned char *data, size_t len,
 		cp->stride = w;
 		cp->plane = malloc(w * h);
 		if (cp->plane == NULL)
-			goto oom;
+			return -1;
 	}
-	s.src = ci.src->next_input_byte;
-	s.end = s.src + ci.src->bytes_in_buffer;
-	rc = -2;
-	if (j->restart == 0 && jpegdc_split_wanted(ci.src->bytes_in_buffer)) {
+	return 0;
+}
+
+/*
+ * Decodes the scan's entropy-coded data, len bytes at data (up to the end
+ * of the file), into j's planes: split between two threads when that is
+ * wanted and can help, else the plain way.  Returns 0, 1 to decline, or
+ * -1 with e set (stop said so, or memory ran out).
+ */
+static int decode_planes(struct job *j, const uint8_t *data, size_t len,
+			 int (*stop)(void *), void *arg, struct err *e)
+{
+	struct scan s;
+	int rc = -2;
+
+	memset(&s, 0, sizeof(s));
+	s.src = data;
+	s.end = data + len;
+	if (j->restart == 0 && jpegdc_split_wanted(len)) {
 		/* all of it at once: the tail reads the second half */
-		s.buf = malloc(ci.src->bytes_in_buffer + MARGIN + 16);
+		s.buf = malloc(len + MARGIN + 16);
 		if (s.buf != NULL)
 			rc = jpegdc_decode_split(j, &s, stop, arg);
 	}
 	if (rc == -2) {
+		/* not split, or the split could not help: a chunk at a time */
 		free(s.buf);
 		memset(&s, 0, sizeof(s));
-		s.src = ci.src->next_input_byte;
-		s.end = s.src + ci.src->bytes_in_buffer;
+		s.src = data;
+		s.end = data + len;
 		s.cap = CHUNK;
 		s.buf = malloc(CHUNK + MARGIN + 16);
 		if (s.buf == NULL)
-			goto oom;
+			return no_memory(e);
 		for (unsigned c = 0; c < j->ncomp; c++)
 			j->comp[c].pred = 0;
 		rc = decode_scan(j, &s, stop, arg);
 	}
-	if (rc < 0) {
-		err_set(e, ERR_UNPROCESSABLE, "stopped while decoding");
-		goto out;
-	}
-	if (rc > 0)
-		goto out;
-	out->width = (ci.image_width + 7) / 8;
-	out->height = (ci.image_height + 7) / 8;
+	free(s.buf);
+	if (rc < 0)
+		return err_set(e, ERR_UNPROCESSABLE, "stopped while decoding");
+	return rc;
+}
+
+/* Fills *out for the file in ci from j's planes: 0, or -1 when memory
+ * ran out. */
+static int image_fill(const struct job *j,
+		      const struct jpeg_decompress_struct *ci,
+		      struct jpegdc_image *out)
+{
+	out->width = (ci->image_width + 7) / 8;
+	out->height = (ci->image_height + 7) / 8;
 	out->channels = j->ncomp;
 	out->threads = j->threads ? j->threads : 1;
 	for (unsigned c = 0; c < j->ncomp; c++) {
-		out->h_samp[c] = (unsigned)ci.comp_info[c].h_samp_factor;
-		out->v_samp[c] = (unsigned)ci.comp_info[c].v_samp_factor;
+		out->h_samp[c] = (unsigned)ci->comp_info[c].h_samp_factor;
+		out->v_samp[c] = (unsigned)ci->comp_info[c].v_samp_factor;
 	}
 	out->pixels = malloc((size_t)out->width * out->height * out->channels);
 	if (out->pixels == NULL)
-		goto oom;
+		return -1;
 	to_pixels(j, out);
+	return 0;
+}
+
+int jpegdc_decode(const unsigned char *data, size_t len,
+		  int (*stop)(void *arg), void *arg, struct jpegdc_image *out,
+		  struct err *e)
+{
+	struct jpeg_decompress_struct ci;
+	struct jerr je;
+	struct job *j = NULL;
+	int rc = 1;
+
+	pthread_once(&tables_once, tables_init);
+	jpegdc_busy(1);
+	if (read_header(&ci, &je, data, len) != 0)
+		goto out;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		goto oom;
+	if (job_setup(j, &ci) != 0)
+		goto out;
+	if (planes_alloc(j) < 0)
+		goto oom;
+	rc = decode_planes(j, ci.src->next_input_byte, ci.src->bytes_in_buffer,
+			   stop, arg, e);
+	if (rc != 0)
+		goto out;
+	if (image_fill(j, &ci, out) < 0)
+		goto oom;
 	goto out;
 oom:
-	rc = err_set(e, ERR_INTERNAL, "out of memory decoding a JPEG");
+	rc = no_memory(e);
 out:
 	if (j != NULL) /* all three: ncomp may be a file's 4 it declined */
 		for (unsigned c = 0; c < 3; c++)
 			free(j->comp[c].plane);
 	free(j);
-	free(s.buf);
 	jpeg_destroy_decompress(&ci);
 	jpegdc_busy(-1);
 	return rc;
