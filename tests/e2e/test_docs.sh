@@ -31,7 +31,7 @@ EXAMPLE=deploy/image-server.conf
 OUT=tests/out/docs
 mkdir -p "$OUT" || exit 1
 
-[ -x "$BIN" ] || die "bin/image-server is built" "run make first"
+[ -x "$BIN" ] && [ -x "$IMAGES" ] || die "bin/image-server and bin/images are built" "run make first"
 command -v mandoc >/dev/null || die "mandoc is installed" "apt-get install mandoc"
 
 # --- the program's own list -------------------------------------------------
@@ -222,7 +222,7 @@ flags_in() {
 { "$IMAGES" -h; "$IMAGES" fetch -h; } 2>/dev/null |
 	sed -n 's/^  -\([a-z_]*\)[ ,].*/\1/p' | sort -u |
 	grep -v -x -F -f <(cut -f1 "$OUT/opts.tsv"; echo e) >"$OUT/images-flags.txt"
-[ -s "$OUT/images-flags.txt" ] || fail "images -h lists its own flags" "none found (is bin/images built?)"
+[ -s "$OUT/images-flags.txt" ] || fail "images -h lists its own flags" "none found in $IMAGES -h"
 # known NAME: an option of image-server or of images, the -name
 # placeholder, or Debian's -dev packages.
 known() {
