@@ -1,4 +1,5 @@
 /* test_queue.c - the durable job queue (queue.h) against a real redis-server. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,44 @@ static void on_alarm(int sig)
 	_exit(1);
 }
 
-/* Starts redis-server on the first port from base that nothing answers
- * on; returns the port, or -1. */
+/* A process of its own kills Redis if this program dies without stopping
+ * it (a crash, a sanitizer's abort): it waits on a pipe that only this
+ * process holds.  redis_stop() stands it down first. */
+static int guard_fd = -1;
+static pid_t guard_pid;
+
+static void guard_redis(void)
+{
+	pid_t redis = testredis_pid;
+	int p[2];
+
+	if (redis <= 0 || pipe2(p, O_CLOEXEC) < 0)
+		return;
+	guard_pid = fork();
+	if (guard_pid == 0) {
+		char c;
+		close(p[1]);
+		if (read(p[0], &c, 1) != 1)
+			kill(redis, SIGKILL);
+		_exit(0);
+	}
+	close(p[0]);
+	guard_fd = p[1];
+}
+
+static void redis_stop(void)
+{
+	if (guard_fd >= 0) {
+		(void)!write(guard_fd, "x", 1);
+		close(guard_fd);
+		waitpid(guard_pid, NULL, 0);
+		guard_fd = -1;
+	}
+	testredis_stop();
+}
+
+/* Starts redis-server, guarded, on the first port from base that nothing
+ * answers on; returns the port, or -1. */
 static int start_redis(int base)
 {
 	for (int port = base; port < base + 20; port++) {
@@ -46,8 +83,12 @@ static int start_redis(int base)
 		int busy = c != NULL && !c->err;
 
 		redisFree(c);
-		if (!busy)
-			return testredis_start(port) == 0 ? port : -1;
+		if (busy)
+			continue;
+		if (testredis_start(port) < 0)
+			return -1;
+		guard_redis();
+		return port;
 	}
 	return -1;
 }
@@ -381,7 +422,7 @@ static void test_down(void)
 		if (round == 0)
 			kill(testredis_pid, SIGSTOP);
 		else
-			testredis_stop();
+			redis_stop();
 		total = clock_now_ms();
 #define TIMED(call)                                                         \
 	do {                                                                \
@@ -450,6 +491,6 @@ int main(void)
 
 	redis_conn_free(conn);
 	redis_free(rd);
-	testredis_stop();
+	redis_stop();
 	return TEST_END("queue");
 }
