@@ -507,18 +507,21 @@ void jpegdc_image_release(struct jpegdc_image *img)
 static void to_pixels(const struct job *j, struct jpegdc_image *out)
 {
 	const struct comp *y = &j->comp[0], *cb = &j->comp[1], *cr = &j->comp[2];
+	/* Read once: the compiler reloads out->width after every byte
+	 * stored through o, which might alias it. */
+	unsigned w = out->width;
 
 	for (unsigned r = 0; r < out->height; r++) {
 		const uint8_t *py = y->plane + r * y->stride;
-		uint8_t *o = out->pixels + (size_t)r * out->width * out->channels;
+		uint8_t *o = out->pixels + (size_t)r * w * out->channels;
 
 		if (out->channels == 1) {
-			memcpy(o, py, out->width);
+			memcpy(o, py, w);
 			continue;
 		}
 		const uint8_t *pb = cb->plane + r * cb->stride;
 		const uint8_t *pr = cr->plane + r * cr->stride;
-		for (unsigned x = 0; x < out->width; x++, o += 3) {
+		for (unsigned x = 0; x < w; x++, o += 3) {
 			int l = py[x] + 256;
 
 			o[0] = rgb_limit[l + cr_r[pr[x]]];
