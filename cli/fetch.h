@@ -7,9 +7,9 @@
  * whose original is in the store already is skipped without a request.
  * Each original is taken under the responder's Redis lock on
  * "{model}/{field}/{id}/original" (when -redis is set), streamed with the
- * -max_source_bytes cap, checked with image_check_original() as the
- * responder checks it, written with store_write_atomic() and recorded with
- * registry_add().  A 5xx answer (and 408, 429), a connection error or a
+ * -max_source_bytes cap, and kept with output_commit(): checked and
+ * decoded (gate.h), written atomically and recorded, as the responder
+ * keeps it.  A 5xx answer (and 408, 429), a connection error or a
  * timeout is retried a->retries times, after a->retry_ms, then twice that,
  * and so on; 404 and 410 count as missing; anything else fails at once.
  * A file:// source is read directly, one id at a time.

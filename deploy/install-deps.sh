@@ -26,6 +26,7 @@ fcgi:libfcgi-dev
 libcrypto:libssl-dev
 libjpeg:libjpeg62-turbo-dev
 libwebp:libwebp-dev
+libwebpdemux:libwebp-dev
 libpng:libpng-dev
 lcms2:liblcms2-dev"
 
@@ -56,8 +57,8 @@ case ${1:-} in
 	fi
 	missing=""
 	for pair in $LIBS; do
-		pkg-config --exists "${pair%%:*}" ||
-			missing="$missing ${pair#*:}"
+		pkg-config --exists "${pair%%:*}" && continue
+		case " $missing " in *" ${pair#*:} "*) ;; *) missing="$missing ${pair#*:}" ;; esac
 	done
 	[ -z "$missing" ] && exit 0
 	echo "missing libraries; install the Debian packages$missing (or run 'make deps')" >&2

@@ -52,6 +52,13 @@ static void warm_up(void)
 	DestroyExceptionInfo(exc);
 }
 
+/* Sets a MagickCore resource limit to at most value. */
+static void lower_limit(ResourceType type, MagickSizeType value)
+{
+	if (GetMagickResourceLimit(type) > value)
+		SetMagickResourceLimit(type, value);
+}
+
 int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
 		      struct err *e)
 {
@@ -60,12 +67,14 @@ int image_global_init(const char *argv0, int omp_threads, unsigned max_side,
 	SetMagickResourceLimit(ThreadResource, (MagickSizeType)omp_threads);
 	image_set_limits(max_side);
 	/* Pixel caches beyond memory go to a mapped file, then to disk; the
-	 * process as a whole stays below these.  Not TimeResource: in this
-	 * version it counts from process start, which would end a server; a
-	 * per-request deadline (struct deadline below) does that job. */
-	SetMagickResourceLimit(MemoryResource, (MagickSizeType)192 << 20);
-	SetMagickResourceLimit(MapResource, (MagickSizeType)384 << 20);
-	SetMagickResourceLimit(DiskResource, (MagickSizeType)1 << 30);
+	 * process as a whole stays below these, or below the operator's
+	 * MAGICK_MEMORY_LIMIT, MAGICK_MAP_LIMIT and MAGICK_DISK_LIMIT where
+	 * those are lower.  Not TimeResource: in this version it counts from
+	 * process start, which would end a server; a per-request deadline
+	 * (struct deadline below) does that job. */
+	lower_limit(MemoryResource, (MagickSizeType)192 << 20);
+	lower_limit(MapResource, (MagickSizeType)384 << 20);
+	lower_limit(DiskResource, (MagickSizeType)1 << 30);
 	if (GetMagickResourceLimit(ThreadResource) == 0)
 		return err_set(e, ERR_INTERNAL, "MagickCore did not start");
 	warm_up();
@@ -93,15 +102,6 @@ int image_format_available(enum url_format f)
 	return ok;
 }
 
-void image_limits_from_conf(struct image_limits *l, const struct conf *c)
-{
-	l->max_pixels = (uint64_t)c->max_pixels;
-	l->max_side = (unsigned)c->max_side;
-	l->max_bytes = (size_t)c->max_source_bytes;
-	l->max_frames = (unsigned)c->max_frames;
-	l->timeout_ms = (unsigned)c->image_timeout * 1000u;
-}
-
 unsigned image_formats_available(void)
 {
 	unsigned m = 0;
@@ -121,32 +121,6 @@ int image_check_color(const char *name, struct err *e)
 	DestroyExceptionInfo(exc);
 	if (!ok)
 		return err_set(e, ERR_BAD_REQUEST, "unknown colour '%s'", name);
-	return 0;
-}
-
-int image_check_original(const unsigned char *data, size_t len,
-			 const struct image_limits *l, struct sniff_info *info,
-			 struct err *e)
-{
-	if (len > l->max_bytes)
-		return err_set(e, ERR_UNPROCESSABLE,
-			       "original is %zu bytes, over the limit of %zu", len,
-			       l->max_bytes);
-	if (sniff(data, len, info, e) < 0)
-		return -1;
-	if (info->width > l->max_side || info->height > l->max_side)
-		return err_set(e, ERR_UNPROCESSABLE,
-			       "original is %ux%u, a side over the limit of %u",
-			       info->width, info->height, l->max_side);
-	if ((uint64_t)info->width * info->height > l->max_pixels)
-		return err_set(e, ERR_UNPROCESSABLE,
-			       "original is %ux%u, over the limit of %llu pixels",
-			       info->width, info->height,
-			       (unsigned long long)l->max_pixels);
-	if (l->max_frames != 0 && info->frames > l->max_frames)
-		return err_set(e, ERR_UNPROCESSABLE,
-			       "original has %u frames, over the limit of %u",
-			       info->frames, l->max_frames);
 	return 0;
 }
 
@@ -238,9 +212,26 @@ static int is_truncated(const ExceptionInfo *exc)
 	       strcasestr(exc->reason, "premature end") != NULL;
 }
 
+/*
+ * MagickCore ran out of memory or pixel cache: the next try, when other
+ * images are done, may well succeed.  (A width or height over the limits
+ * is the image's own fault.)
+ */
+static int is_exhausted(const ExceptionInfo *exc)
+{
+	if (exc->severity != ResourceLimitError &&
+	    exc->severity != ResourceLimitFatalError &&
+	    exc->severity != ResourceLimitWarning)
+		return 0;
+	return exc->reason == NULL ||
+	       strcasestr(exc->reason, "WidthOrHeightExceedsLimit") == NULL;
+}
+
 static int magick_fail(struct err *e, enum err_code code, const char *what,
 		       const ExceptionInfo *exc)
 {
+	if (is_exhausted(exc))
+		code = ERR_BUSY;
 	return err_set(e, code, "%s: %s%s%s", what,
 		       exc->reason ? exc->reason : "failed",
 		       exc->description ? ": " : "",
@@ -494,10 +485,11 @@ int image_make(const unsigned char *data, size_t len,
 	ExceptionInfo *exc;
 	struct sniff_info si;
 	struct deadline dl = { 0, 0 };
-	Image *img;
+	double t0, t1, t2;
+	Image *img = NULL;
 	int rc = -1;
 
-	if (image_check_original(data, len, &o->limits, &si, e) < 0)
+	if (gate_check(data, len, &o->limits, &si, e) < 0)
 		return -1;
 	/* full_size is bounded by the limits on originals instead. */
 	if (r->fit != URL_FIT_FULL && (o->max_width != 0 || o->max_height != 0)) {
@@ -515,13 +507,21 @@ int image_make(const unsigned char *data, size_t len,
 	if (o->limits.timeout_ms != 0)
 		dl.end_ms = clock_now_ms() + o->limits.timeout_ms;
 	exc = AcquireExceptionInfo();
+	t0 = clock_now_ms();
 	img = decode(data, len, &si, r, o, &dl, e, exc);
+	t1 = clock_now_ms();
 	if (img == NULL)
 		goto out;
 	SetImageProgressMonitor(img, on_progress, &dl);
 	if (transform(&img, &si, r, o, e, exc) < 0 || expired(&dl, o, e) < 0)
 		goto out;
+	t2 = clock_now_ms();
 	rc = encode(img, r, o, out, e, exc);
+	if (o->timings != NULL) {
+		o->timings->decode = t1 - t0;
+		o->timings->resize = t2 - t1;
+		o->timings->encode = clock_now_ms() - t2;
+	}
 	if (rc == 0 && expired(&dl, o, e) < 0) {
 		buf_release(out);
 		rc = -1;
@@ -529,6 +529,31 @@ int image_make(const unsigned char *data, size_t len,
 out:
 	if (img != NULL)
 		DestroyImageList(img);
+	DestroyExceptionInfo(exc);
+	return rc;
+}
+
+int image_decode_check(const unsigned char *data, size_t len,
+		       const struct sniff_info *si, struct err *e)
+{
+	ExceptionInfo *exc = AcquireExceptionInfo();
+	ImageInfo *info = CloneImageInfo(NULL);
+	Image *img;
+	int rc = 0;
+
+	snprintf(info->filename, sizeof(info->filename), "%s:",
+		 sniff_coder(si->format));
+	info->number_scenes = 1;
+	info->scene = 0;
+	img = BlobToImage(info, data, len, exc);
+	if (img != NULL && img->exception.severity > exc->severity)
+		InheritException(exc, &img->exception);
+	if (img == NULL || exc->severity >= CorruptImageWarning)
+		rc = magick_fail(e, ERR_UNPROCESSABLE, "original cannot be decoded",
+				 exc);
+	if (img != NULL)
+		DestroyImageList(img);
+	DestroyImageInfo(info);
 	DestroyExceptionInfo(exc);
 	return rc;
 }

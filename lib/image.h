@@ -1,8 +1,7 @@
 /*
  * image.h - make an output from an original with MagickCore.
  *
- * The original is sniffed (sniff.h) and checked against the limits before
- * MagickCore reads a byte; it is then decoded with the sniffed coder only
+ * The original passes the gate (gate.h) before MagickCore reads a byte; it is then decoded with the sniffed coder only
  * (JPEG with a shrink-on-load hint computed from the output size; where
  * that hint means 1/8 scale, jpegdc.h decodes the same pixels faster), EXIF
  * orientation applied, converted to sRGB, flattened onto the background,
@@ -18,21 +17,16 @@
 
 #include "buf.h"
 #include "err.h"
+#include "gate.h"
 #include "sniff.h"
 #include "url.h"
 
-struct image_limits {
-	uint64_t max_pixels; /* width * height of an original */
-	unsigned max_side;   /* widest or highest original */
-	size_t max_bytes;    /* largest original */
-	unsigned max_frames; /* most frames of an animation */
-	unsigned timeout_ms; /* longest decode + resize + encode; 0: none */
+/* Where the time of one image_make() went, in milliseconds. */
+struct image_timings {
+	double decode;  /* the original to pixels (at the reduced size) */
+	double resize;  /* orient, colour, crop, resize, flatten */
+	double encode;  /* pixels to the output's bytes */
 };
-
-struct conf;
-
-/* The limits on originals that configuration c sets. */
-void image_limits_from_conf(struct image_limits *l, const struct conf *c);
 
 struct image_opts {
 	unsigned quality;       /* 1-100 when the request names none */
@@ -40,8 +34,9 @@ struct image_opts {
 	const char *background; /* colour transparency is flattened onto */
 	unsigned max_width;     /* largest output; 0: no limit */
 	unsigned max_height;
-	struct image_limits limits;
+	struct gate_limits limits;
 	int magick_only;        /* tests: never the DC decoder (jpegdc.h) */
+	struct image_timings *timings; /* filled when not NULL */
 };
 
 /*
@@ -73,12 +68,13 @@ unsigned image_formats_available(void);
 int image_check_color(const char *name, struct err *e);
 
 /*
- * Sniffs data and checks it against *l; fills *info.  Returns 0, or -1
- * with ERR_UNPROCESSABLE and the reason.
+ * Decodes the first frame of data (sniffed into *info) with MagickCore, as
+ * the gate's decode check of the formats it has no decoder of its own for
+ * (GIF).  Returns 0, or -1 with ERR_UNPROCESSABLE, or ERR_BUSY when
+ * MagickCore ran out of memory or pixel cache.
  */
-int image_check_original(const unsigned char *data, size_t len,
-			 const struct image_limits *l, struct sniff_info *info,
-			 struct err *e);
+int image_decode_check(const unsigned char *data, size_t len,
+		       const struct sniff_info *info, struct err *e);
 
 /*
  * The size of the output that spec r makes from an original of src_w x
@@ -97,7 +93,8 @@ void image_output_size(unsigned src_w, unsigned src_h,
  * decodable image, over the limits, or slower than limits.timeout_ms),
  * ERR_TOO_LARGE (the output would be
  * over max_width or max_height, e.g. an upscaled wN of a tall original;
- * checked before decoding; full_size is exempt) or ERR_INTERNAL.
+ * checked before decoding; full_size is exempt), ERR_BUSY (MagickCore ran
+ * out of memory or pixel cache: transient) or ERR_INTERNAL.
  */
 int image_make(const unsigned char *data, size_t len,
 	       const struct url_request *r, const struct image_opts *o,

@@ -14,6 +14,7 @@
 #define IDLE_MS 200       /* a worker's sleep when the queue is empty */
 #define BEAT_MS 1000      /* heartbeat renewal */
 #define RECOVER_MS 5000   /* worker 0 looks for dead workers' jobs */
+#define BUSY_BACKOFF_MS 1000 /* after a job met an overload */
 
 struct jobs_worker {
 	struct output_worker *w;
@@ -107,6 +108,9 @@ int jobs_run_one(struct output_worker *w, const char *worker)
 	log_warn("job %s failed (attempt %d): %s", job.name, job.attempts + 1,
 		 e.msg);
 	queue_fail(redis, worker, &job, &e, c->job_attempts);
+	/* Overloaded: give the images in hand room before the next job. */
+	if (e.code == ERR_BUSY)
+		clock_sleep_ms(BUSY_BACKOFF_MS);
 	return 1;
 }
 

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "flight.h"
+#include "gate.h"
 #include "image.h"
 #include "log.h"
 #include "registry.h"
@@ -32,7 +33,7 @@ struct output_worker {
 	struct source *source;
 	struct source_opts source_opts;
 	struct redis_conn *redis;
-	struct image_limits limits;
+	struct gate_limits limits;
 };
 
 /* Makes the bytes of one store file; the work that is done once. */
@@ -107,7 +108,7 @@ static void refresh(struct output_worker *w)
 	if (c == w->conf)
 		return;
 	w->conf = c;
-	image_limits_from_conf(&w->limits, c);
+	gate_limits_from_conf(&w->limits, c);
 	source_opts_from_conf(&w->source_opts, c);
 }
 
@@ -207,11 +208,12 @@ static enum output_claim_rc claim_try(struct output_worker *w,
 	return OUTPUT_CLAIM_MINE;
 }
 
-/* Lets go of cl: the error, if any, stays for the waiters. */
+/* Lets go of cl: the error, if any, stays for the waiters; not an
+ * overload (ERR_BUSY), which the next try may not meet. */
 static void claim_end(struct output_worker *w, struct output_claim *cl,
 		      const struct err *failure)
 {
-	if (cl->lock != NULL && failure != NULL)
+	if (cl->lock != NULL && failure != NULL && failure->code != ERR_BUSY)
 		(void)registry_set_error(w->redis, cl->name, failure);
 	registry_unlock(w->redis, cl->lock);
 	cl->lock = NULL;
@@ -224,10 +226,9 @@ static int claim_commit(struct output_worker *w, struct output_claim *cl,
 {
 	struct sniff_info si;
 
-	/* Only an original that passes the checks is kept: a bad one would
-	 * be refused again on every request anyway. */
-	if ((cl->original &&
-	     image_check_original(data, len, &w->limits, &si, e) < 0) ||
+	/* Only an original that decodes is kept: a bad one would be refused
+	 * again on every request anyway, and would block its id for good. */
+	if ((cl->original && gate_original(data, len, &w->limits, &si, e) < 0) ||
 	    store_write_atomic(cl->path, data, len, e) < 0) {
 		claim_end(w, cl, e);
 		return -1;
@@ -530,7 +531,7 @@ int output_put_original(struct output_worker *w, const char *model,
 
 	refresh(w);
 	memset(info, 0, sizeof(*info));
-	if (image_check_original(data, len, &w->limits, &info->sniff, e) < 0)
+	if (gate_original(data, len, &w->limits, &info->sniff, e) < 0)
 		return -1;
 	sniff_shown_size(&info->sniff, &info->width, &info->height);
 	if (sha256_hex(data, len, info->sha256) < 0)

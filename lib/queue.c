@@ -55,32 +55,43 @@ static int parse_job(const char *raw, struct queue_job *job)
 	return 0;
 }
 
+/* Moves a job we cannot read out of the way, to the dead letters, for a
+ * person to look at. */
+static void bury(struct redis_conn *c, const char *processing, const char *raw)
+{
+	char dead[256];
+
+	plain_key(c, dead, sizeof(dead), "dead");
+	log_error("queue: malformed job '%s' moved to %s", raw, dead);
+	redis_reply_free(redis_command(c, "LREM %s 1 %s", processing, raw));
+	redis_reply_free(redis_command(c, "LPUSH %s %s", dead, raw));
+}
+
 enum queue_rc queue_take(struct redis_conn *c, const char *worker,
 			 struct queue_job *job)
 {
 	char queue[256], processing[512];
-	redisReply *rep;
-	enum queue_rc rc = QUEUE_EMPTY;
 
 	plain_key(c, queue, sizeof(queue), "queue");
 	key_of(c, processing, sizeof(processing), "processing", worker);
-	rep = redis_command(c, "LMOVE %s %s RIGHT LEFT", queue, processing);
-	if (rep == NULL)
-		return QUEUE_DOWN;
-	if (rep->type == REDIS_REPLY_STRING) {
-		if (parse_job(rep->str, job) == 0) {
-			rc = QUEUE_OK;
-		} else {
-			/* Not ours to read: keep it for a person, out of the way. */
-			char dead[256];
-			plain_key(c, dead, sizeof(dead), "dead");
-			log_error("queue: malformed job '%s' moved to %s", rep->str, dead);
-			redis_reply_free(redis_command(c, "LREM %s 1 %s", processing, rep->str));
-			redis_reply_free(redis_command(c, "LPUSH %s %s", dead, rep->str));
+	for (;;) {
+		redisReply *rep = redis_command(c, "LMOVE %s %s RIGHT LEFT", queue,
+						processing);
+		int ok;
+
+		if (rep == NULL)
+			return QUEUE_DOWN;
+		if (rep->type != REDIS_REPLY_STRING) {
+			redis_reply_free(rep);
+			return QUEUE_EMPTY;
 		}
+		ok = parse_job(rep->str, job) == 0;
+		if (!ok)
+			bury(c, processing, rep->str); /* and take the next */
+		redis_reply_free(rep);
+		if (ok)
+			return QUEUE_OK;
 	}
-	redis_reply_free(rep);
-	return rc;
 }
 
 void queue_done(struct redis_conn *c, const char *worker,
@@ -111,13 +122,18 @@ void queue_fail(struct redis_conn *c, const char *worker,
 	 * image) go to the dead letters at once. */
 	int permanent = why->code == ERR_BAD_REQUEST || why->code == ERR_NOT_FOUND ||
 			why->code == ERR_UNPROCESSABLE || why->code == ERR_FORMAT ||
-			why->code == ERR_TOO_LARGE || why->code == ERR_FORBIDDEN;
+			why->code == ERR_TOO_LARGE || why->code == ERR_FORBIDDEN ||
+			why->code == ERR_CONFLICT || why->code == ERR_METHOD;
 
-	if (!permanent && job->attempts + 1 < max_attempts) {
+	/* An overload (ERR_BUSY) is no fault of the job's: retried without
+	 * counting an attempt. */
+	int busy = why->code == ERR_BUSY;
+
+	if (busy || (!permanent && job->attempts + 1 < max_attempts)) {
 		/* Retried after the jobs queued meanwhile: at the far end
 		 * (jobs are taken from the right). */
-		snprintf(next, sizeof(next), "%d %d %s", job->attempts + 1,
-			 job->force, job->name);
+		snprintf(next, sizeof(next), "%d %d %s",
+			 job->attempts + (busy ? 0 : 1), job->force, job->name);
 		redis_reply_free(redis_command(c, "EVAL %s 2 %s %s %s %s", move_lua,
 				      processing, queue, job->raw, next));
 	} else {

@@ -56,7 +56,8 @@ void queue_done(struct redis_conn *c, const char *worker,
 
 /* The job failed with *why: back to the queue with one more attempt, or,
  * after max_attempts or for an error no retry mends (4xx), to the
- * dead-letter list with the error. */
+ * dead-letter list with the error.  An overload (ERR_BUSY) sends it back
+ * without counting an attempt. */
 void queue_fail(struct redis_conn *c, const char *worker,
 		const struct queue_job *job, const struct err *why,
 		int max_attempts);

@@ -73,45 +73,63 @@ static int exif_orientation(const unsigned char *t, size_t len)
 	return 1;
 }
 
+/* The frame types libjpeg-turbo decodes here: baseline, extended and
+ * progressive, Huffman or arithmetic.  (Lossless and hierarchical frames
+ * it refuses; so do we, before a byte of them is decoded.) */
+static int jpeg_frame_ok(unsigned marker)
+{
+	return marker == 0xC0 || marker == 0xC1 || marker == 0xC2 ||
+	       marker == 0xC9 || marker == 0xCA;
+}
+
+/*
+ * Walks the segments from SOI to the frame header, strictly: each is
+ * 0xFF fill bytes, then a marker with a length.  Stray bytes, a marker
+ * without a length, a scan or the end before the frame, a frame type or
+ * precision libjpeg would not decode: refused.  (libjpeg itself skips
+ * stray bytes with a warning and reads on: a gate that stopped there
+ * would measure another image than the decoder decodes.)
+ */
 static int sniff_jpeg(const unsigned char *d, size_t len, struct sniff_info *in)
 {
 	size_t at = 2;
 
-	while (at + 4 <= len) {
+	for (;;) {
 		unsigned marker, seglen;
 
-		if (d[at] != 0xFF)
+		if (at >= len || d[at] != 0xFF)
 			return -1;
-		marker = d[at + 1];
-		if (marker == 0xFF) { /* fill byte */
+		while (at < len && d[at] == 0xFF) /* fill bytes */
 			at++;
-			continue;
-		}
-		if (marker == 0xD8 || marker == 0x01 ||
-		    (marker >= 0xD0 && marker <= 0xD7)) {
-			at += 2; /* markers without a length */
-			continue;
-		}
-		if (marker == 0xD9 || marker == 0xDA)
-			return -1; /* end of image or scan data before a frame */
-		seglen = be16(d + at + 2);
-		if (seglen < 2 || at + 2 + seglen > len)
+		if (at + 3 > len)
+			return -1;
+		marker = d[at];
+		at++;
+		/* Markers that may stand here: APPn, COM, DQT, DHT, DAC, DRI,
+		 * SOFn (checked below); not SOI, EOI, RSTn, SOS, TEM, RES. */
+		if (marker < 0xC0 || (marker >= 0xD0 && marker <= 0xDA))
+			return -1;
+		seglen = be16(d + at);
+		if (seglen < 2 || seglen > len - at)
 			return -1;
 		if (marker == 0xE1 && seglen >= 8 &&
-		    memcmp(d + at + 4, "Exif\0\0", 6) == 0)
-			in->orientation = exif_orientation(d + at + 10, seglen - 8);
-		/* SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC). */
+		    memcmp(d + at + 2, "Exif\0\0", 6) == 0)
+			in->orientation = exif_orientation(d + at + 8, seglen - 8);
 		if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 &&
 		    marker != 0xC8 && marker != 0xCC) {
-			if (seglen < 8)
+			unsigned nc;
+
+			if (!jpeg_frame_ok(marker) || seglen < 8 || d[at + 2] != 8)
 				return -1;
-			in->height = be16(d + at + 5);
-			in->width = be16(d + at + 7);
+			in->height = be16(d + at + 3);
+			in->width = be16(d + at + 5);
+			nc = d[at + 7];
+			if (nc < 1 || nc > 4 || seglen != 8 + 3 * nc)
+				return -1;
 			return 0;
 		}
-		at += 2 + seglen;
+		at += seglen;
 	}
-	return -1;
 }
 
 /* Skips GIF data sub-blocks at *at; 0, or -1 when they run past len. */
@@ -121,52 +139,79 @@ static int gif_skip_blocks(const unsigned char *d, size_t len, size_t *at)
 		unsigned n = d[*at];
 		*at += 1 + n;
 		if (n == 0)
-			return 0;
+			return *at <= len ? 0 : -1;
 	}
 	return -1;
 }
 
+/* A colour table of flags' size at *at; -1 when it runs past len. */
+static int gif_skip_table(const unsigned char *d, size_t len, size_t *at,
+			  unsigned flags)
+{
+	(void)d;
+	if (flags & 0x80)
+		*at += 3u * (1u << ((flags & 7) + 1));
+	return *at <= len ? 0 : -1;
+}
+
 /*
- * Walks a GIF's blocks: counts its frames and takes the largest frame
- * size, since MagickCore allocates each frame at its own size, whatever
- * the logical screen says.  A stream cut short ends the walk: the decoder
- * will report it.
+ * Walks a GIF's blocks strictly: extensions (0x21) of the four known
+ * labels, image descriptors (0x2C) and the trailer (0x3B); any other byte
+ * is refused, since
+ * MagickCore skips what it does not know and would find frames we never
+ * saw, anywhere in the file.  Counts the frames and takes the largest
+ * frame size, since MagickCore allocates each frame at its own size,
+ * whatever the logical screen says.  At least one whole frame is needed;
+ * a stream cut short after it ends the walk (only the first frame is
+ * decoded).
  */
-static void gif_frames(const unsigned char *d, size_t len, struct sniff_info *in)
+static int gif_frames(const unsigned char *d, size_t len, struct sniff_info *in)
 {
 	size_t at = 13;
+	unsigned whole = 0;
 
 	in->frames = 0;
-	if (d[10] & 0x80) /* global colour table */
-		at += 3u * (1u << ((d[10] & 7) + 1));
+	if (gif_skip_table(d, len, &at, d[10]) < 0)
+		return -1;
 	while (at < len && in->frames <= SNIFF_MAX_FRAMES) {
-		if (d[at] == 0x3B) { /* trailer */
+		unsigned w, h, flags;
+
+		if (d[at] == 0x3B) /* trailer */
 			break;
-		} else if (d[at] == 0x21) { /* extension: label, sub-blocks */
+		if (d[at] == 0x21) { /* extension: label, sub-blocks */
+			/* The four labels GIF89a defines.  (MagickCore takes
+			 * an extension labelled ',' for an image descriptor
+			 * too, and reads one from the bytes after it.) */
+			if (at + 1 < len && d[at + 1] != 0xF9 && d[at + 1] != 0xFE &&
+			    d[at + 1] != 0x01 && d[at + 1] != 0xFF)
+				return -1;
 			at += 2;
 			if (gif_skip_blocks(d, len, &at) < 0)
 				break;
-		} else if (d[at] == 0x2C) { /* image descriptor */
-			unsigned w, h, flags;
-			if (at + 10 > len)
-				break;
-			w = le16(d + at + 5), h = le16(d + at + 7);
-			flags = d[at + 9];
-			in->frames++;
-			in->width = w > in->width ? w : in->width;
-			in->height = h > in->height ? h : in->height;
-			at += 10;
-			if (flags & 0x80) /* local colour table */
-				at += 3u * (1u << ((flags & 7) + 1));
-			at++; /* LZW minimum code size */
-			if (gif_skip_blocks(d, len, &at) < 0)
-				break;
-		} else {
-			break;
+			continue;
 		}
+		if (d[at] != 0x2C)
+			return -1; /* a byte MagickCore would skip: never */
+		if (at + 10 > len) /* the descriptor itself cut short */
+			break;
+		w = le16(d + at + 5), h = le16(d + at + 7);
+		flags = d[at + 9];
+		if (w == 0 || h == 0)
+			return -1;
+		in->frames++;
+		in->width = w > in->width ? w : in->width;
+		in->height = h > in->height ? h : in->height;
+		at += 10;
+		if (gif_skip_table(d, len, &at, flags) < 0 || at >= len)
+			break;
+		if (d[at] < 2 || d[at] > 8) /* LZW minimum code size */
+			return -1;
+		at++;
+		if (gif_skip_blocks(d, len, &at) < 0)
+			break;
+		whole++;
 	}
-	if (in->frames == 0)
-		in->frames = 1;
+	return whole ? 0 : -1;
 }
 
 /* Counts the ANMF chunks of an animated WebP. */
@@ -217,6 +262,28 @@ static int sniff_webp(const unsigned char *d, size_t len, struct sniff_info *in)
 	return -1;
 }
 
+static int sniff_png(const unsigned char *d, size_t len, struct sniff_info *in)
+{
+	unsigned depth, type;
+
+	/* IHDR must come first, 13 bytes long. */
+	if (len < 33 || be32(d + 8) != 13 || memcmp(d + 12, "IHDR", 4) != 0)
+		return -1;
+	in->width = be32(d + 16);
+	in->height = be32(d + 20);
+	depth = d[24], type = d[25];
+	if (in->width > 0x7fffffff || in->height > 0x7fffffff)
+		return -1;
+	/* The combinations the PNG specification allows. */
+	switch (type) {
+	case 0: return depth == 1 || depth == 2 || depth == 4 || depth == 8 ||
+		       depth == 16 ? 0 : -1;
+	case 3: return depth == 1 || depth == 2 || depth == 4 || depth == 8 ? 0 : -1;
+	case 2: case 4: case 6: return depth == 8 || depth == 16 ? 0 : -1;
+	}
+	return -1;
+}
+
 int sniff(const unsigned char *d, size_t len, struct sniff_info *in,
 	  struct err *e)
 {
@@ -228,21 +295,17 @@ int sniff(const unsigned char *d, size_t len, struct sniff_info *in,
 	if (len >= 4 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) {
 		in->format = SNIFF_JPEG;
 		rc = sniff_jpeg(d, len, in);
-	} else if (len >= 24 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) {
+	} else if (len >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) {
 		in->format = SNIFF_PNG;
-		if (memcmp(d + 12, "IHDR", 4) == 0) {
-			in->width = be32(d + 16);
-			in->height = be32(d + 20);
-			rc = 0;
-		}
-	} else if (len >= 10 && (memcmp(d, "GIF87a", 6) == 0 ||
-				 memcmp(d, "GIF89a", 6) == 0)) {
+		rc = sniff_png(d, len, in);
+	} else if (len >= 6 && (memcmp(d, "GIF87a", 6) == 0 ||
+				memcmp(d, "GIF89a", 6) == 0)) {
 		in->format = SNIFF_GIF;
-		in->width = le16(d + 6);
-		in->height = le16(d + 8);
-		if (len >= 13)
-			gif_frames(d, len, in);
-		rc = 0;
+		if (len >= 13) {
+			in->width = le16(d + 6);
+			in->height = le16(d + 8);
+			rc = gif_frames(d, len, in);
+		}
 	} else if (len >= 12 && memcmp(d, "RIFF", 4) == 0 &&
 		   memcmp(d + 8, "WEBP", 4) == 0) {
 		in->format = SNIFF_WEBP;

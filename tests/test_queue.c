@@ -395,16 +395,13 @@ static void test_malformed(void)
 	if (r)
 		freeReplyObject(r);
 
-	CHECK(queue_take(conn, "w", &j) != QUEUE_OK);
-	CHECK_INT(llen("processing", "w"), 0);
-	CHECK_INT(llen("dead", NULL), 1);
-	CHECK_STR(lindex("dead", 0, s, sizeof(s)), "garbage");
-	CHECK(queue_take(conn, "w", &j) != QUEUE_OK);
+	/* One take moves both malformed jobs to the dead letters and hands
+	 * out the good one behind them: a worker is not held up. */
+	CHECK_RC(queue_take(conn, "w", &j), QUEUE_OK);
 	CHECK_INT(llen("dead", NULL), 2);
 	CHECK_STR(lindex("dead", 0, s, sizeof(s)), "1 x m/f/1/w5.jpg");
-	CHECK_INT(llen("processing", "w"), 0);
-	/* The good job behind them is not held up. */
-	CHECK_RC(queue_take(conn, "w", &j), QUEUE_OK);
+	CHECK_STR(lindex("dead", 1, s, sizeof(s)), "garbage");
+	CHECK_INT(llen("processing", "w"), 1); /* the good one, in hand */
 	CHECK_STR(j.name, "m/f/1/ok.jpg");
 }
 

@@ -31,9 +31,14 @@ int main(void)
 {
 	static const unsigned char png[] = {
 		0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
-		'I', 'H', 'D', 'R', 0, 0, 0x75, 0x30, 0, 0, 0x01, 0x2c, 8, 6, 0, 0, 0
+		'I', 'H', 'D', 'R', 0, 0, 0x75, 0x30, 0, 0, 0x01, 0x2c, 8, 6, 0, 0, 0,
+		0, 0, 0, 0
 	};
-	static const unsigned char gif[] = { 'G', 'I', 'F', '8', '9', 'a', 0x2c, 0x01, 0x64, 0x00, 0 };
+	/* A 300x100 screen, one 300x100 frame (LZW data: one empty block). */
+	static const unsigned char gif[] = {
+		'G', 'I', 'F', '8', '9', 'a', 0x2c, 0x01, 0x64, 0x00, 0, 0, 0,
+		0x2C, 0, 0, 0, 0, 0x2c, 0x01, 0x64, 0x00, 0, 2, 1, 0x00, 0, 0x3B
+	};
 	/* SOI, APP1 EXIF (big-endian, orientation 8), SOF0 65000x65000. */
 	static const unsigned char jpg[] = {
 		0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,
@@ -70,9 +75,74 @@ int main(void)
 		CHECK(in.width == 30000 && in.height == 30000, "%ux%u", in.width,
 		      in.height);
 		CHECK_INT(in.frames, 3);
-		/* Cut short in the middle of the second frame: still sniffed. */
+		/* Cut short in the middle of the second frame: still sniffed
+		 * (the first is whole, and only the first is decoded). */
 		CHECK(sniff(g, 13 + sizeof(frame) + 11, &in, NULL) == 0);
 		CHECK_INT(in.frames, 2);
+		/* Cut short in the first frame: nothing to decode. */
+		CHECK(sniff(g, 13 + 11, &in, NULL) < 0);
+		/* The screen alone, with a trailer: no frame at all. */
+		g[13] = 0x3B;
+		CHECK(sniff(g, 14, &in, NULL) < 0);
+	}
+	{
+		/* A 10x10 screen, one stray 0x00, then an 8000x8000 frame:
+		 * MagickCore skips the byte and decodes 64 MP.  Refused. */
+		static const unsigned char junk[] = {
+			'G', 'I', 'F', '8', '9', 'a', 10, 0, 10, 0, 0, 0, 0, 0x00,
+			0x2C, 0, 0, 0, 0, 0x40, 0x1f, 0x40, 0x1f, 0, 2, 1, 0x00, 0, 0x3B
+		};
+		refuses(junk, sizeof(junk), "gif with a stray byte before a frame");
+		refuses(junk, 13, "gif header only");
+	}
+	{
+		/* FF D8 FF 00: a stuffed zero where a marker must be (libjpeg
+		 * discards such bytes and reads on to the real frame). */
+		static const unsigned char stuffed[] = {
+			0xFF, 0xD8, 0xFF, 0x00, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+			0, 0, 0xFF, 0xC0, 0x00, 0x11, 8, 0, 10, 0, 10, 3,
+			1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xFF, 0xD9
+		};
+		/* Stray bytes between two segments. */
+		static const unsigned char stray[] = {
+			0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0, 0, 0x12, 0x34,
+			0xFF, 0xC0, 0x00, 0x11, 8, 0, 10, 0, 10, 3,
+			1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xFF, 0xD9
+		};
+		unsigned char bad[sizeof(jpg)];
+
+		refuses(stuffed, sizeof(stuffed), "jpeg FF 00 where a marker must be");
+		refuses(stray, sizeof(stray), "jpeg stray bytes between segments");
+		memcpy(bad, jpg, sizeof(jpg));
+		bad[42] = 12; /* 12-bit precision: not decoded here */
+		refuses(bad, sizeof(bad), "jpeg 12-bit");
+		memcpy(bad, jpg, sizeof(jpg));
+		bad[39] = 0xC3; /* lossless */
+		refuses(bad, sizeof(bad), "jpeg lossless frame");
+		memcpy(bad, jpg, sizeof(jpg));
+		bad[47] = 2; /* two components in a segment sized for three */
+		refuses(bad, sizeof(bad), "jpeg frame length and components disagree");
+		memcpy(bad, jpg, sizeof(jpg));
+		bad[39] = 0xD0; /* RST0 before the frame */
+		refuses(bad, sizeof(bad), "jpeg restart marker before the frame");
+		/* Fill bytes before a marker are allowed. */
+		{
+			unsigned char fill[sizeof(jpg) + 3];
+			memcpy(fill, jpg, 38);
+			memset(fill + 38, 0xFF, 3);
+			memcpy(fill + 41, jpg + 38, sizeof(jpg) - 38);
+			sniffs(fill, sizeof(fill), SNIFF_JPEG, 65000, 65000, 8,
+			       "jpeg fill bytes");
+		}
+	}
+	{
+		unsigned char p[sizeof(png)];
+		memcpy(p, png, sizeof(png));
+		p[25] = 2, p[24] = 4; /* truecolour at 4 bits */
+		refuses(p, sizeof(p), "png depth and colour type disagree");
+		memcpy(p, png, sizeof(png));
+		p[11] = 12; /* IHDR of 12 bytes */
+		refuses(p, sizeof(p), "png short IHDR");
 	}
 	sniffs(png, sizeof(png), SNIFF_PNG, 30000, 300, 1, "png");
 	sniffs(gif, sizeof(gif), SNIFF_GIF, 300, 100, 1, "gif");
@@ -92,6 +162,7 @@ int main(void)
 	refuses((const unsigned char *)"BM\0\0\0\0\0\0\0\0", 10, "bmp");
 	refuses(png, 20, "short png");
 	refuses(gif, 8, "short gif");
+	refuses(gif, 20, "gif cut in its frame descriptor");
 	refuses(jpg, 30, "jpeg without a frame header");
 	refuses(jpg_no_sof, sizeof(jpg_no_sof), "jpeg scan before frame");
 	refuses(jpg_bad_len, sizeof(jpg_bad_len), "jpeg segment past the end");

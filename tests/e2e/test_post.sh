@@ -128,19 +128,30 @@ post "/post/img/3?outputs=x100.jpg&source=$(urlenc "http://127.0.0.1:$LPORT/tric
 expect "trickling body: 504" "$code" 504
 expect "hostile sources: nothing stored" "$([ -e "$(stored 3 original)" ] && echo stored || echo none)" none
 
-# --- failing jobs end in the dead-letter list ----------------------------------
-# A JPEG cut short passes the header check at POST time, but no output can
-# be made from it: every job fails, and no retry would mend that.
+# --- an original that does not decode is never stored -----------------------
+# A JPEG cut short has a whole header but no whole image: refused with 422
+# at the POST, nothing stored, and a good original can still be POSTed.
 head -c 6000 "$SRC/post/img/big.jpg" >"$OUT/cut.jpg"
 post "/post/img/3?outputs=x100.jpg,x101.jpg" --data-binary "@$OUT/cut.jpg" -H 'Content-Type: image/jpeg'
-expect "a job that will fail: queued" "$code" 201
+expect "an original cut short: 422" "$code" 422
+expect_re "an original cut short: says why" "$(cat "$T/body")" 'cannot be decoded'
+expect "an original cut short: nothing stored" "$([ -e "$(stored 3 original)" ] && echo stored || echo none)" none
+printf 'GIF89a\x0a\x00\x0a\x00\x00\x00\x00\x3b' >"$OUT/empty.gif"
+post "/post/img/3" --data-binary "@$OUT/empty.gif" -H 'Content-Type: image/gif'
+expect "a GIF without a frame: 422" "$code" 422
+expect "a GIF without a frame: nothing stored" "$([ -e "$(stored 3 original)" ] && echo stored || echo none)" none
+
+# --- failing jobs end in the dead-letter list ----------------------------------
+# Jobs whose original is nowhere (no source for id 404): no retry mends
+# that, so they are dead at once, with their error.
+rcli lpush "${PREFIX}queue" "0 0 post/img/404/x100.jpg" "0 0 post/img/404/x101.jpg" >/dev/null
 for _ in $(seq 100); do
 	[ "$(rcli llen "${PREFIX}dead")" -ge 2 ] && break
 	sleep 0.1
 done
 dead=$(rcli lrange "${PREFIX}dead" 0 -1)
-expect_re "dead letters: the failed jobs with their error" "$dead" '^1 0 post/img/3/x10[01].jpg \| unprocessable: '
-expect "dead letters: at once, as no retry mends a broken original" "$(rcli llen "${PREFIX}dead")" 2
+expect_re "dead letters: the failed jobs with their error" "$dead" '^1 0 post/img/404/x10[01].jpg \| not_found: '
+expect "dead letters: at once, as no retry mends a missing original" "$(rcli llen "${PREFIX}dead")" 2
 
 get "$PORT" /status --max-time 10
 expect_re "status page: queue depth, in progress and dead letters" "$(cat "$T/body")" '"queue":\{"waiting":0,"in_progress":0,"dead":2\}'

@@ -10,7 +10,9 @@
 # served, and the responder's /status and /metrics for 127.0.0.1 only (also
 # under other spellings). Prints "ok - ..." / "not ok - ..." per check and, last,
 # "webservers: N passed, M failed"; exits 1 if any check failed. Work files:
-# tests/out/webservers/ (or $WEBSERVERS_OUT).
+# tests/out/webservers/ (or $WEBSERVERS_OUT); under /tmp instead when, as
+# root, Apache's workers (www-data) could not reach the checkout (a clone
+# in /root).
 set -u
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -18,6 +20,11 @@ cd "$(dirname "$0")/../.." || exit 1
 . deploy/stack-web.sh
 
 OUT=${WEBSERVERS_OUT:-$PWD/tests/out/webservers}
+if [ -z "${WEBSERVERS_OUT:-}" ] && [ "$(id -u)" -eq 0 ] &&
+	! setpriv --reuid=www-data --regid=root --clear-groups test -x "$PWD/tests" 2>/dev/null; then
+	OUT=/tmp/image-server-webservers
+	echo "# work files in $OUT: www-data cannot reach $PWD"
+fi
 FIX=$OUT/fixtures
 T=$OUT/tmp
 rm -rf "$OUT"

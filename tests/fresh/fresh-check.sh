@@ -46,9 +46,12 @@ procs_inside() {
 	done
 }
 
-# mount_root ROOT: /proc, /sys, /dev and /dev/pts inside ROOT.
+# mount_root ROOT: ROOT a mount point of its own (as / is on a machine:
+# unshare -m needs one), then /proc, /sys, /dev and /dev/pts inside it.
 mount_root() {
 	local m
+	mount --bind "$1" "$1" || return 1
+	MOUNTS+=("$1")
 	for m in proc sys dev dev/pts; do
 		mkdir -p "$1/$m"
 		case $m in
