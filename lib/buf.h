@@ -26,6 +26,11 @@ void buf_release(struct buf *b);
 /* Appends n bytes; returns 0, or -1 (b unaltered) when memory runs out. */
 int buf_append(struct buf *b, const void *p, size_t n);
 
+/* Appends printf-formatted text; returns 0, or -1 (b unaltered) when
+ * memory runs out. */
+int buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Makes room for at least n more bytes; returns 0 or -1. */
 int buf_reserve(struct buf *b, size_t n);
 
