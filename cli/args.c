@@ -232,16 +232,21 @@ struct given {
 static int split(struct cli_args *a, struct given *g, int argc, char **argv,
 		 struct err *e)
 {
-	int mode = a->fetch ? M_FETCH : M_IMAGES;
+	int mode = a->sign ? 0 : a->fetch ? M_FETCH : M_IMAGES;
 
 	a->conf_argv = calloc((size_t)argc + 1, sizeof(*a->conf_argv));
-	if (a->conf_argv == NULL)
+	a->paths = calloc((size_t)argc + 1, sizeof(*a->paths));
+	if (a->conf_argv == NULL || a->paths == NULL)
 		return err_set(e, ERR_INTERNAL, "out of memory");
 	a->conf_argv[a->conf_argc++] = argv[0];
-	for (int i = 1 + a->fetch; i < argc; i++) {
+	for (int i = 1 + (a->fetch || a->sign); i < argc; i++) {
 		const char *arg = argv[i], *value;
 		int f;
 
+		if (a->sign && arg[0] == '/') {
+			a->paths[a->npaths++] = argv[i];
+			continue;
+		}
 		if (arg[0] != '-' || arg[1] == '\0') {
 			/* conf_load() refuses it, naming it. */
 			a->conf_argv[a->conf_argc++] = argv[i];
@@ -348,6 +353,25 @@ static int set_numbers(struct cli_args *a, const struct given *g,
 	return 0;
 }
 
+/* images sign: at least one path, each an output path as URLs write it
+ * (a signature of another spelling would sign nothing). */
+static int check_paths(const struct cli_args *a, struct err *e)
+{
+	if (a->npaths == 0)
+		return err_set(e, ERR_BAD_REQUEST,
+			       "give the paths to sign, such as "
+			       "/user/avatar/1/w500.jpg");
+	for (int i = 0; i < a->npaths; i++) {
+		struct url_request r;
+		struct err why;
+
+		if (url_parse(a->paths[i], &r, &why) < 0)
+			return err_set(e, ERR_BAD_REQUEST, "'%s': %s",
+				       a->paths[i], why.msg);
+	}
+	return 0;
+}
+
 int args_parse(struct cli_args *a, int argc, char **argv, struct err *e)
 {
 	struct given g = { { 0 } };
@@ -355,6 +379,7 @@ int args_parse(struct cli_args *a, int argc, char **argv, struct err *e)
 
 	memset(a, 0, sizeof(*a));
 	a->fetch = argc > 1 && strcmp(argv[1], "fetch") == 0;
+	a->sign = argc > 1 && strcmp(argv[1], "sign") == 0;
 	a->concurrency = a->fetch ? 100 : (int)(cores < 1 ? 1 : cores > 256 ? 256 : cores);
 	a->progress = 5;
 	a->retries = 3;
@@ -363,6 +388,8 @@ int args_parse(struct cli_args *a, int argc, char **argv, struct err *e)
 		return -1;
 	if (a->help)
 		return 0;
+	if (a->sign)
+		return check_paths(a, e);
 	if (check_required(a, &g, e) < 0 || set_names(a, &g, e) < 0 ||
 	    set_numbers(a, &g, e) < 0)
 		return -1;
@@ -375,9 +402,11 @@ void args_release(struct cli_args *a)
 {
 	free(a->outputs);
 	free(a->conf_argv);
+	free(a->paths);
 	a->outputs = NULL;
 	a->conf_argv = NULL;
-	a->noutputs = a->conf_argc = 0;
+	a->paths = NULL;
+	a->noutputs = a->conf_argc = a->npaths = 0;
 }
 
 int args_check_outputs(const struct cli_args *a, const struct conf *c,
@@ -410,13 +439,22 @@ int args_check_outputs(const struct cli_args *a, const struct conf *c,
 
 const char *args_prog(const struct cli_args *a)
 {
-	return a->fetch ? "images fetch" : "images";
+	return a->sign ? "images sign" : a->fetch ? "images fetch" : "images";
 }
 
-void args_usage(FILE *f, int fetch)
+void args_usage(FILE *f, const struct cli_args *a)
 {
-	int mode = fetch ? M_FETCH : M_IMAGES;
+	int fetch = a->fetch, mode = fetch ? M_FETCH : M_IMAGES;
 
+	if (a->sign) {
+		fprintf(f,
+			"usage: images sign [image-server options] PATH...\n"
+			"Prints each output PATH (/user/avatar/1/w500.jpg) with "
+			"?sig=, its signature\nunder -signing_key, as a miss needs "
+			"it.\n\nimage-server's ");
+		conf_usage(f);
+		return;
+	}
 	if (fetch)
 		fprintf(f,
 			"usage: images fetch -model NAME -field NAME | -namespace NS "
@@ -430,6 +468,7 @@ void args_usage(FILE *f, int fetch)
 			"-start ID -end ID\n"
 			"              -outputs LIST [flags] [image-server options]\n"
 			"       images fetch ... (images fetch -h)\n"
+			"       images sign ... PATH... (images sign -h)\n"
 			"Makes the outputs of ids start..end in the store, as "
 			"image-server would.\n\n");
 	fprintf(f, "flags:\n");

@@ -5,6 +5,7 @@
  *   images [fetch] -model M -field F | -namespace NS [-aliases NS=M/F,...]
  *          -start N -end N [-outputs LIST] [-concurrency N] [-progress S]
  *          [-retries N] [-retry_ms MS] [responder options...]
+ *   images sign [responder options...] PATH...
  *
  * The tool's flags are taken out of argv; every other argument (the
  * responder's options, -config FILE among them) is kept, in order, in a
@@ -25,6 +26,7 @@
 
 struct cli_args {
 	int fetch; /* the fetch subcommand */
+	int sign;  /* the sign subcommand */
 	int help;  /* -h: print the usage, nothing else is checked */
 	char model[URL_NAME_MAX + 1];
 	char field[URL_NAME_MAX + 1];
@@ -37,13 +39,15 @@ struct cli_args {
 	int noutputs;
 	int conf_argc;    /* argv[0], then every argument not ours */
 	char **conf_argv;
+	int npaths;       /* sign: the output paths to sign, as given */
+	char **paths;
 };
 
 /*
  * Parses argv into *a (which it initialises).  Checks everything that
  * needs no configuration: the mode's required flags, the namespace and
- * aliases, model and field names (url_valid_name), the id range, and each
- * -outputs entry (url_parse_file).  Returns 0, or -1 with ERR_BAD_REQUEST
+ * aliases, model and field names (url_valid_name), the id range, each
+ * -outputs entry (url_parse_file), and for sign each path (url_parse).  Returns 0, or -1 with ERR_BAD_REQUEST
  * and a message naming the bad flag or entry.  With -h anywhere it returns
  * 0 and sets a->help without further checks.  Release *a in both cases.
  */
@@ -62,11 +66,12 @@ void args_release(struct cli_args *a);
 int args_check_outputs(const struct cli_args *a, const struct conf *c,
 		       unsigned available, struct err *e);
 
-/* The program's name for messages: "images" or "images fetch". */
+/* The program's name for messages: "images", "images fetch" or "images
+ * sign". */
 const char *args_prog(const struct cli_args *a);
 
-/* Writes the usage of the mode (fetch or not) to f: the tool's flags, then
- * the responder's options. */
-void args_usage(FILE *f, int fetch);
+/* Writes the usage of a's mode to f: the tool's flags, then the
+ * responder's options. */
+void args_usage(FILE *f, const struct cli_args *a);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * images.c - images(1): make the outputs of a range of ids ahead of the
- * requests, or (images fetch) download their originals into the store.
- * Start-up and dispatch; the work is in range.c and fetch.c.
+ * requests, or (images fetch) download their originals into the store,
+ * or (images sign) print signed URLs.  Start-up and dispatch; the work
+ * is in range.c and fetch.c.
  *
  * Exit status: 0 done; 1 something failed (missing originals are not
  * failures); 2 bad flags or a start-up failure; 128 + signal when
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "output.h"
 #include "range.h"
+#include "sign.h"
 #include "signals.h"
 #include "startup.h"
 
@@ -63,6 +65,26 @@ static int run_fetch(const struct conf *c, const struct cli_args *a)
 	return rc;
 }
 
+/* Prints each path with ?sig=, signed with -signing_key. */
+static int run_sign(const struct conf *c, const struct cli_args *a)
+{
+	char sig[SIGN_HEX_LEN + 1];
+
+	if (c->signing_key[0] == '\0') {
+		fprintf(stderr, "images sign: no -signing_key (give it, or "
+			"-config FILE that sets it)\n");
+		return 2;
+	}
+	for (int i = 0; i < a->npaths; i++) {
+		if (sign_path(c->signing_key, a->paths[i], sig) < 0) {
+			fprintf(stderr, "images sign: HMAC failed\n");
+			return 1;
+		}
+		printf("%s?sig=%s\n", a->paths[i], sig);
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_args a;
@@ -79,7 +101,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (a.help) {
-		args_usage(stdout, a.fetch);
+		args_usage(stdout, &a);
 		rc = 0;
 		goto out;
 	}
@@ -93,7 +115,8 @@ int main(int argc, char **argv)
 	/* A tool is quieter than the responder: warnings and errors unless
 	 * -log_level says otherwise. */
 	startup_logging(&c, LOG_WARN);
-	rc = a.fetch ? run_fetch(&c, &a) : run_images(argv[0], &a, &c);
+	rc = a.sign ? run_sign(&c, &a)
+	     : a.fetch ? run_fetch(&c, &a) : run_images(argv[0], &a, &c);
 out:
 	args_release(&a);
 	return rc;

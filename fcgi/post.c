@@ -76,7 +76,28 @@ static int get_original(struct output_worker *w, FCGX_Request *req,
 	return -1;
 }
 
-/* Writes the 201/200 answer: the original's facts and the jobs queued. */
+/* Appends to json at *at the list "name":[...] of the outputs whose
+ * queued[] is which. */
+static void list_outputs(char *json, size_t size, size_t *at,
+			 const char *name, const struct policy_post *p,
+			 const int *queued, int which)
+{
+	int first = 1;
+
+	*at += (size_t)snprintf(json + *at, size - *at, ",\"%s\":[", name);
+	for (int i = 0; i < p->noutputs && *at < size; i++) {
+		if (queued[i] != which)
+			continue;
+		*at += (size_t)snprintf(json + *at, size - *at, "%s\"%s\"",
+					first ? "" : ",", p->outputs[i]);
+		first = 0;
+	}
+	if (*at < size)
+		*at += (size_t)snprintf(json + *at, size - *at, "]");
+}
+
+/* Writes the 201/200 answer: the original's facts, the jobs queued now
+ * and those that were pending already (jobs_submit()'s queued[]). */
 static void answer(FCGX_Request *req, const struct policy_post *p,
 		   const struct output_original_info *info, size_t bytes,
 		   const int *queued)
@@ -87,19 +108,14 @@ static void answer(FCGX_Request *req, const struct policy_post *p,
 
 	n = snprintf(json, sizeof(json),
 		     "{\"id\":\"%s/%s/%s\",\"width\":%u,\"height\":%u,"
-		     "\"format\":\"%s\",\"bytes\":%zu,\"sha256\":\"%s\","
-		     "\"queued\":[",
+		     "\"format\":\"%s\",\"bytes\":%zu,\"sha256\":\"%s\"",
 		     p->model, p->field, p->id, info->width, info->height,
 		     format_name(info->sniff.format), bytes, info->sha256);
 	at = (size_t)n;
-	for (int i = 0, first = 1; i < p->noutputs; i++) {
-		if (!queued[i])
-			continue;
-		at += (size_t)snprintf(json + at, sizeof(json) - at, "%s\"%s\"",
-				       first ? "" : ",", p->outputs[i]);
-		first = 0;
-	}
-	snprintf(json + at, sizeof(json) - at, "]}\n");
+	list_outputs(json, sizeof(json), &at, "queued", p, queued, 1);
+	list_outputs(json, sizeof(json), &at, "pending", p, queued, 2);
+	if (at < sizeof(json))
+		snprintf(json + at, sizeof(json) - at, "}\n");
 	respond_page(req, status, "application/json", json, strlen(json), 0);
 }
 

@@ -35,6 +35,11 @@ void respond_error(FCGX_Request *req, const struct conf *c,
 	struct http_status st = status_for(e->code);
 	const char *msg = e->msg;
 
+	/* Why a request was refused (a private source's address, a size not
+	 * listed, a signature) would teach a prober what to try next: the
+	 * details go to the log only, in every environment. */
+	if (e->code == ERR_FORBIDDEN)
+		msg = "forbidden";
 	/* In production the details of our own failures (paths, errno) go to
 	 * the log, not to strangers. */
 	if (strcmp(c->env, "production") == 0) {
@@ -48,10 +53,12 @@ void respond_error(FCGX_Request *req, const struct conf *c,
 			"Content-Type: text/plain; charset=utf-8\r\n"
 			"Cache-Control: no-store\r\n"
 			"Content-Length: %zu\r\n"
-			"%s%s\r\n",
+			"%s%s%s\r\n",
 			st.code, st.reason, strlen(msg) + 1,
 			e->code == ERR_METHOD ? "Allow: " POLICY_ALLOW "\r\n" : "",
-			e->code == ERR_BUSY ? "Retry-After: 5\r\n" : "");
+			e->code == ERR_BUSY ? "Retry-After: 5\r\n" : "",
+			e->code == ERR_UNAUTHORIZED ? "WWW-Authenticate: Bearer\r\n"
+						    : "");
 	if (!head) {
 		FCGX_PutS(msg, req->out);
 		FCGX_PutS("\n", req->out);

@@ -20,8 +20,9 @@ void respond_headers(FCGX_Request *req, const char *fmt, ...)
 
 /*
  * Answers error e: its status, "Cache-Control: no-store", Allow for 405,
- * Retry-After for 503, and the message as a one-line body (in production
- * our own failures' details stay in the log).  head: headers only.
+ * Retry-After for 503, WWW-Authenticate for 401, and the message as a
+ * one-line body (a 403 says only "forbidden", and in production our own
+ * failures' details stay in the log too).  head: headers only.
  */
 void respond_error(FCGX_Request *req, const struct conf *c,
 		   const struct err *e, int head);

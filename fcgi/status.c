@@ -18,6 +18,7 @@ struct http_status status_for(enum err_code c)
 		[ERR_FORBIDDEN] = { 403, "Forbidden" },
 		[ERR_CONFLICT] = { 409, "Conflict" },
 		[ERR_INTERNAL] = { 500, "Internal Server Error" },
+		[ERR_UNAUTHORIZED] = { 401, "Unauthorized" },
 	};
 
 	if ((unsigned)c < sizeof(table) / sizeof(table[0]) && table[c].code != 0)
@@ -32,7 +33,7 @@ const char *status_reason(int code)
 	case 201: return "Created";
 	case 204: return "No Content";
 	}
-	for (int c = ERR_BAD_REQUEST; c <= ERR_INTERNAL; c++)
+	for (int c = ERR_BAD_REQUEST; c < ERR_COUNT; c++)
 		if (status_for((enum err_code)c).code == code)
 			return status_for((enum err_code)c).reason;
 	return "Unknown";

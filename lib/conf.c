@@ -97,6 +97,16 @@ static const struct opt opts[] = {
 	    "hosts or URL prefixes that POST source= URLs may use even when their address is not public"),
 	BOOL(allow_private_sources,
 	     "let POST source= URLs reach any address: the source guard is off"),
+	INT(post_fetches, "N", 1, 256, "2",
+	    "POST source= fetches at once; one more waits up to 1 s, then 503"),
+	STR(api_key, "KEY", "",
+	    "when set, POST and DELETE need Authorization: Bearer KEY; 401 without it"),
+	STR(sizes, "LIST", "",
+	    "specs a miss may make, separated by commas (w500,x100-q50,full_size); another gets 403 unless signed; none: any"),
+	STR(signing_key, "KEY", "",
+	    "when set, a miss needs ?sig=, the hex HMAC-SHA256 of its path under KEY (or a spec in -sizes); 403 without it"),
+	STR(signing_key_old, "KEY", "",
+	    "a previous -signing_key, accepted too while signed URLs move to the new one"),
 	STR(statsd, "HOST:PORT", "",
 	    "statsd server for counters and timers over UDP, or none"),
 	STR(statsd_prefix, "PREFIX", "image_server", "prefix of every statsd name"),
@@ -348,6 +358,61 @@ void conf_keep_restart_only(struct conf *now, const struct conf *old)
 	}
 }
 
+/* Each -sizes entry is a spec as URLs write it: "w500", "x100-q50". */
+static int check_sizes(const char *sizes, struct err *e)
+{
+	char list[sizeof(((struct conf *)0)->sizes)], *save = NULL;
+
+	snprintf(list, sizeof(list), "%s", sizes);
+	for (char *t = strtok_r(list, ",", &save); t != NULL;
+	     t = strtok_r(NULL, ",", &save)) {
+		char file[URL_FILE_MAX + 8];
+		struct url_request r;
+		struct err why;
+
+		if (strlen(t) + 4 > URL_FILE_MAX ||
+		    snprintf(file, sizeof(file), "%s.jpg", t) < 0 ||
+		    url_parse_file(file, &r, &why) < 0)
+			return err_set(e, ERR_BAD_REQUEST,
+				       "-sizes: '%s' is not a spec as URLs write "
+				       "it (w500, x100-q50, 300x200, full_size)", t);
+	}
+	return 0;
+}
+
+#define KEY_MIN 16 /* characters: a shorter key is guessed */
+
+/* A key goes into a header (the API key) or an HMAC: visible ASCII, long
+ * enough not to be guessed. */
+static int check_key(const char *name, const char *key, struct err *e)
+{
+	size_t len = strlen(key);
+
+	if (len == 0)
+		return 0;
+	if (len < KEY_MIN)
+		return err_set(e, ERR_BAD_REQUEST,
+			       "-%s: at least %d characters", name, KEY_MIN);
+	for (const char *p = key; *p; p++)
+		if (*p <= ' ' || *p > '~')
+			return err_set(e, ERR_BAD_REQUEST,
+				       "-%s: visible ASCII characters only, "
+				       "no spaces", name);
+	return 0;
+}
+
+static int check_keys(const struct conf *c, struct err *e)
+{
+	if (check_key("api_key", c->api_key, e) < 0 ||
+	    check_key("signing_key", c->signing_key, e) < 0 ||
+	    check_key("signing_key_old", c->signing_key_old, e) < 0)
+		return -1;
+	if (c->signing_key_old[0] != '\0' && c->signing_key[0] == '\0')
+		return err_set(e, ERR_BAD_REQUEST,
+			       "-signing_key_old needs -signing_key");
+	return 0;
+}
+
 int conf_check(const struct conf *c, struct err *e)
 {
 	if (strcmp(c->env, "development") != 0 &&
@@ -390,6 +455,8 @@ int conf_check(const struct conf *c, struct err *e)
 	}
 	if (c->statsd[0] != '\0' && strchr(c->statsd, ':') == NULL)
 		return err_set(e, ERR_BAD_REQUEST, "-statsd: expected HOST:PORT");
+	if (check_sizes(c->sizes, e) < 0 || check_keys(c, e) < 0)
+		return -1;
 	return conf_format_mask(c->formats, NULL, e) < 0 ? -1 : 0;
 }
 

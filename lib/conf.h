@@ -61,6 +61,13 @@ struct conf {
 	int64_t queue_max;
 	char allowed_sources[1024];
 	int allow_private_sources;
+	int post_fetches;      /* POST source= fetches at once */
+
+	/* who may write, and which misses may be made */
+	char api_key[256];     /* empty: writes need no key */
+	char sizes[2048];      /* specs a miss may make; empty: any */
+	char signing_key[256]; /* key of ?sig=; empty: no signatures */
+	char signing_key_old[256]; /* also accepted while keys rotate */
 
 	/* operations */
 	char statsd[256];      /* HOST:PORT; empty: off */

@@ -42,6 +42,8 @@ const char *err_name(enum err_code code)
 	case ERR_FORBIDDEN: return "forbidden";
 	case ERR_CONFLICT: return "conflict";
 	case ERR_INTERNAL: return "internal";
+	case ERR_UNAUTHORIZED: return "unauthorized";
+	case ERR_COUNT: break;
 	}
 	return "unknown";
 }

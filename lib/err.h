@@ -21,10 +21,14 @@ enum err_code {
 	ERR_TIMEOUT,       /* source too slow */
 	ERR_STORAGE_FULL,  /* no space left in the store */
 	ERR_BUSY,          /* overloaded, try again later */
-	ERR_FORBIDDEN,     /* a source URL that may not be fetched */
+	ERR_FORBIDDEN,     /* refused by policy: a source that may not be
+			    * fetched, a size not listed, a bad signature */
 	ERR_CONFLICT,      /* a different original is stored for that id */
-	ERR_INTERNAL       /* anything else: a bug or a broken environment;
-			    * keep it last (registry.c reads codes up to it) */
+	ERR_INTERNAL,      /* anything else: a bug or a broken environment */
+	ERR_UNAUTHORIZED,  /* a write without a valid API key */
+	ERR_COUNT          /* not a code: new codes go before it, and after
+			    * the others, whose numbers Redis error keys and
+			    * image-server(8) carry */
 };
 
 struct err {

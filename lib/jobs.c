@@ -38,30 +38,51 @@ int jobs_submit(struct output_worker *w, const char *model, const char *field,
 {
 	struct redis_conn *redis = output_worker_redis(w);
 	const struct conf *c = output_env_conf_of(w);
-	char name[512], path[4096];
+	char names[QUEUE_PUSH_MAX][512], path[4096];
+	const char *ask[QUEUE_PUSH_MAX];
+	int at[QUEUE_PUSH_MAX], pushed[QUEUE_PUSH_MAX], nask = 0;
 	enum queue_rc rc;
 
 	for (int i = 0; i < n; i++)
 		queued[i] = 0;
+	if (n > QUEUE_PUSH_MAX)
+		return err_set(e, ERR_BAD_REQUEST, "at most %d outputs at once",
+			       QUEUE_PUSH_MAX);
 	for (int i = 0; i < n; i++) {
 		if (store_path(c->store, model, field, id, files[i], path,
 			       sizeof(path), e) < 0)
 			return -1;
 		if (!force && store_exists(path))
 			continue; /* made already */
-		snprintf(name, sizeof(name), "%s/%s/%s/%s", model, field, id,
-			 files[i]);
-		rc = queue_push(redis, name, force, (long)c->queue_max);
-		if (rc == QUEUE_DOWN)
-			return err_set(e, ERR_BUSY, "the queue is unavailable "
-				       "(Redis); the original was stored, its "
-				       "outputs are made on request");
-		if (rc != QUEUE_OK)
-			return err_set(e, ERR_BUSY, "the queue is full (%lld jobs); "
-				       "the original was stored",
-				       (long long)c->queue_max);
-		queued[i] = 1;
+		snprintf(names[nask], sizeof(names[nask]), "%s/%s/%s/%s", model,
+			 field, id, files[i]);
+		ask[nask] = names[nask];
+		at[nask++] = i;
 	}
+	if (nask == 0)
+		return 0;
+	if (c->redis_wait_replicas > 0)
+		redis_wait_begin(redis);
+	/* All or nothing: a POST that is told 503 has queued nothing. */
+	rc = queue_push_all(redis, ask, nask, force, (long)c->queue_max, pushed);
+	if (rc == QUEUE_DOWN)
+		return err_set(e, ERR_BUSY, "the queue is unavailable (Redis); "
+			       "the original was stored, its outputs are made "
+			       "on request");
+	if (rc != QUEUE_OK)
+		return err_set(e, ERR_BUSY, "the queue is full (%lld jobs); the "
+			       "original was stored, nothing was queued",
+			       (long long)c->queue_max);
+	for (int k = 0; k < nask; k++)
+		queued[at[k]] = pushed[k] ? 1 : 2;
+	/* Not answered 201 until replicas hold the jobs: a master that dies
+	 * now does not take them along (a failover promotes a replica). */
+	if (c->redis_wait_replicas > 0 &&
+	    redis_wait(redis, c->redis_wait_replicas) < c->redis_wait_replicas)
+		return err_set(e, ERR_BUSY, "the jobs were queued, but fewer "
+			       "than %d Redis replica(s) confirmed them; the "
+			       "original was stored, and the POST may be sent "
+			       "again", c->redis_wait_replicas);
 	return 0;
 }
 
@@ -79,6 +100,7 @@ int jobs_run_one(struct output_worker *w, const char *worker)
 	switch (queue_take(redis, worker, &job)) {
 	case QUEUE_EMPTY:
 	case QUEUE_FULL:
+	case QUEUE_PENDING:
 		return 0;
 	case QUEUE_DOWN:
 		return -1;

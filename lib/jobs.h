@@ -20,11 +20,13 @@
 #include "output.h"
 
 /*
- * Queues a job for each output files[i] of (model, field, id) that is
- * not in the store yet (every one when force: made again from the
- * original); queued[i] says which were.  Returns 0, or -1 with ERR_BUSY
- * when the queue is full or Redis is down (the jobs queued before that
- * stay queued).
+ * Queues a job for each output files[i] of (model, field, id), n at most
+ * QUEUE_PUSH_MAX, that is not in the store yet (every one when force:
+ * made again from the original) and has no job pending yet; queued[i] is
+ * 1 for a job queued now, 2 for one that was pending already, 0 for an
+ * output in the store.  All or nothing: returns 0, or -1 with ERR_BUSY
+ * and nothing queued when the new jobs would take the queue over
+ * -queue_max or Redis is down.
  */
 int jobs_submit(struct output_worker *w, const char *model, const char *field,
 		const char *id, const char *const *files, int n, int force,

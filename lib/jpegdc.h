@@ -36,7 +36,7 @@ struct jpegdc_image {
 
 /*
  * Scans without restart markers of at least this many bytes (2 MiB) are
- * decoded by two threads, the second starting half way (see jpegdc.c),
+ * decoded by two threads, the second starting half way (see jpegdc_split.c),
  * when fewer decoding threads run in the process than there are cores:
  * it cuts the time of one big decode by about a third, for a fifth more
  * CPU time.  0: always two threads (tests).  Set it before decoding, not

@@ -1,8 +1,13 @@
 /* policy.c - methods, outputs and POST parameters a client may ask for. */
 #include "policy.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#include "sign.h"
 
 enum policy_method policy_method(const char *name)
 {
@@ -12,7 +17,93 @@ enum policy_method policy_method(const char *name)
 		return POLICY_HEAD;
 	if (strcmp(name, "POST") == 0)
 		return POLICY_POST;
+	if (strcmp(name, "DELETE") == 0)
+		return POLICY_DELETE;
 	return POLICY_OTHER;
+}
+
+/* Compares a secret with a guess in time that depends on neither: their
+ * digests are compared, which also hides the secret's length. */
+static int same_secret(const char *secret, const char *guess, size_t len)
+{
+	unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+	unsigned int na = 0, nb = 0;
+
+	if (!EVP_Digest(secret, strlen(secret), a, &na, EVP_sha256(), NULL) ||
+	    !EVP_Digest(guess, len, b, &nb, EVP_sha256(), NULL) || na != nb)
+		return 0;
+	return CRYPTO_memcmp(a, b, na) == 0;
+}
+
+int policy_check_write(const struct conf *c, const char *authorization,
+		       struct err *e)
+{
+	const char *token;
+
+	if (c->api_key[0] == '\0')
+		return 0;
+	/* RFC 6750: the scheme is case-insensitive, then one or more spaces. */
+	if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
+		return err_set(e, ERR_UNAUTHORIZED,
+			       "an API key is needed: Authorization: Bearer KEY");
+	token = authorization + 7;
+	token += strspn(token, " ");
+	if (!same_secret(c->api_key, token, strcspn(token, " \t")) ||
+	    token[strcspn(token, " \t")] != '\0')
+		return err_set(e, ERR_UNAUTHORIZED, "the API key is not valid");
+	return 0;
+}
+
+int policy_size_listed(const char *sizes, const char *spec)
+{
+	size_t len = strlen(spec);
+
+	for (const char *p = sizes; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		if (n == len && strncmp(p, spec, len) == 0)
+			return 1;
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
+/* The value of sig= in query, copied into out; "" when there is none. */
+static void query_sig(const char *query, char *out, size_t size)
+{
+	out[0] = '\0';
+	for (const char *p = query ? query : ""; *p != '\0';) {
+		size_t n = strcspn(p, "&");
+		if (n > 4 && strncmp(p, "sig=", 4) == 0) {
+			snprintf(out, size, "%.*s", (int)(n - 4), p + 4);
+			return;
+		}
+		p += n + (p[n] == '&');
+	}
+}
+
+int policy_check_miss(const struct conf *c, const struct url_request *r,
+		      const char *path, const char *query, struct err *e)
+{
+	char spec[URL_FILE_MAX + 1], sig[SIGN_HEX_LEN + 2];
+	const char *dot = strrchr(r->file, '.');
+
+	if (c->sizes[0] == '\0' && c->signing_key[0] == '\0')
+		return 0;
+	snprintf(spec, sizeof(spec), "%.*s",
+		 (int)(dot ? (size_t)(dot - r->file) : strlen(r->file)), r->file);
+	if (c->sizes[0] != '\0' && policy_size_listed(c->sizes, spec))
+		return 0;
+	if (c->signing_key[0] == '\0')
+		return err_set(e, ERR_FORBIDDEN, "size %s is not in -sizes", spec);
+	query_sig(query, sig, sizeof(sig));
+	if (sign_check(c->signing_key, path, sig) ||
+	    (c->signing_key_old[0] != '\0' &&
+	     sign_check(c->signing_key_old, path, sig)))
+		return 0;
+	return err_set(e, ERR_FORBIDDEN, "%s%s",
+		       sig[0] ? "sig= is not the signature of the path"
+			      : "no sig= (a signed URL is needed)",
+		       c->sizes[0] ? ", and the size is not in -sizes" : "");
 }
 
 int policy_check_output(const struct conf *c, unsigned formats_available,

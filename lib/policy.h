@@ -1,7 +1,8 @@
 /*
  * policy.h - what a client may ask for: which methods, which outputs
- * (formats enabled, sizes within the maxima), and the parameters of a
- * POST.  The URL grammar itself is url.h's; this is what the
+ * (formats enabled, sizes within the maxima), which misses may be made
+ * (-sizes, signed URLs), who may write (-api_key), and the parameters of
+ * a POST.  The URL grammar itself is url.h's; this is what the
  * configuration allows of a well-formed request.  No I/O.
  * Thread-safety: pure functions.
  */
@@ -18,6 +19,7 @@ enum policy_method {
 	POLICY_GET,
 	POLICY_HEAD,
 	POLICY_POST,
+	POLICY_DELETE, /* a write: the API key is checked, then 405 */
 	POLICY_OTHER /* answered 405 */
 };
 
@@ -35,6 +37,29 @@ enum policy_method policy_method(const char *name);
  */
 int policy_check_output(const struct conf *c, unsigned formats_available,
 			const struct url_request *r, struct err *e);
+
+/*
+ * Checks that a write (POST, DELETE) may be done: with -api_key set, the
+ * Authorization header (authorization; NULL when there is none) must be
+ * "Bearer KEY", compared in constant time.  Returns 0, or -1 with
+ * ERR_UNAUTHORIZED.
+ */
+int policy_check_write(const struct conf *c, const char *authorization,
+		       struct err *e);
+
+/*
+ * Checks that a miss of r may be made: with -sizes, r's spec is listed;
+ * with -signing_key, query (the query string, NULL when none) has sig=,
+ * the signature (sign.h) of path under -signing_key or -signing_key_old;
+ * with both, either is enough; with neither, any miss may be made.
+ * Returns 0, or -1 with ERR_FORBIDDEN and a message for the log (the
+ * client is told less).
+ */
+int policy_check_miss(const struct conf *c, const struct url_request *r,
+		      const char *path, const char *query, struct err *e);
+
+/* 1 if spec ("w500", "x100-q50") is in the -sizes list sizes. */
+int policy_size_listed(const char *sizes, const char *spec);
 
 /* A POST /{model}/{field}/{id}?outputs=...&source=...&force=1. */
 struct policy_post {

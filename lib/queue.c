@@ -7,10 +7,25 @@
 
 #include "log.h"
 
-/* Pushes a job only while the queue is shorter than the cap, atomically. */
+/*
+ * Pushes the jobs of the names (ARGV[3], one per line) that have none
+ * pending, all or none: none when they would take the queue over the cap
+ * (-1).  Else returns 1 for each name queued now, 0 for one pending.
+ */
 static const char push_lua[] =
-	"if redis.call('llen',KEYS[1]) >= tonumber(ARGV[2]) then return -1 end "
-	"return redis.call('lpush',KEYS[1],ARGV[1])";
+	"local new, out = {}, {} "
+	"for name in string.gmatch(ARGV[3], '[^\\n]+') do "
+	"  if redis.call('sismember',KEYS[2],name) == 0 then "
+	"    new[#new + 1] = name; out[#out + 1] = 1 "
+	"  else out[#out + 1] = 0 end "
+	"end "
+	"if #new > 0 and redis.call('llen',KEYS[1]) + #new > tonumber(ARGV[1]) "
+	"then return -1 end "
+	"for _, name in ipairs(new) do "
+	"  redis.call('sadd',KEYS[2],name) "
+	"  redis.call('lpush',KEYS[1],'0 ' .. ARGV[2] .. ' ' .. name) "
+	"end "
+	"return out";
 
 /* "{prefix}kind" and "{prefix}kind:name" */
 static void plain_key(struct redis_conn *c, char *buf, size_t size,
@@ -25,23 +40,45 @@ static void key_of(struct redis_conn *c, char *buf, size_t size,
 	redis_key(redis_of(c), buf, size, kind, name);
 }
 
+enum queue_rc queue_push_all(struct redis_conn *c, const char *const *names,
+			     int n, int force, long max_depth, int *pushed)
+{
+	char key[256], pending[256], list[QUEUE_PUSH_MAX * 400];
+	size_t at = 0;
+	redisReply *rep;
+	enum queue_rc rc = QUEUE_DOWN;
+
+	for (int i = 0; i < n; i++)
+		pushed[i] = 0;
+	if (n > QUEUE_PUSH_MAX)
+		return QUEUE_FULL;
+	for (int i = 0; i < n; i++)
+		at += (size_t)snprintf(list + at, sizeof(list) - at, "%s\n",
+				       names[i]);
+	plain_key(c, key, sizeof(key), "queue");
+	plain_key(c, pending, sizeof(pending), "pending");
+	rep = redis_command(c, "EVAL %s 2 %s %s %ld %d %s", push_lua, key,
+			    pending, max_depth, force ? 1 : 0, list);
+	if (rep == NULL)
+		return QUEUE_DOWN;
+	if (rep->type == REDIS_REPLY_INTEGER && rep->integer < 0) {
+		rc = QUEUE_FULL;
+	} else if (rep->type == REDIS_REPLY_ARRAY && (int)rep->elements == n) {
+		for (int i = 0; i < n; i++)
+			pushed[i] = rep->element[i]->integer == 1;
+		rc = QUEUE_OK;
+	}
+	redis_reply_free(rep);
+	return rc;
+}
+
 enum queue_rc queue_push(struct redis_conn *c, const char *name, int force,
 			 long max_depth)
 {
-	char key[256], job[512];
-	redisReply *rep;
-	enum queue_rc rc;
+	int pushed = 0;
+	enum queue_rc rc = queue_push_all(c, &name, 1, force, max_depth, &pushed);
 
-	plain_key(c, key, sizeof(key), "queue");
-	snprintf(job, sizeof(job), "0 %d %s", force ? 1 : 0, name);
-	rep = redis_command(c, "EVAL %s 1 %s %s %ld", push_lua, key, job,
-			    max_depth);
-	if (rep == NULL)
-		return QUEUE_DOWN;
-	rc = rep->type == REDIS_REPLY_INTEGER && rep->integer < 0 ? QUEUE_FULL
-								  : QUEUE_OK;
-	redis_reply_free(rep);
-	return rc;
+	return rc == QUEUE_OK && !pushed ? QUEUE_PENDING : rc;
 }
 
 static int parse_job(const char *raw, struct queue_job *job)
@@ -94,13 +131,22 @@ enum queue_rc queue_take(struct redis_conn *c, const char *worker,
 	}
 }
 
+/* A job ends (done, or dead when KEYS[2] is given): out of its
+ * processing list, filed as dead, and no longer pending, in one step. */
+static const char end_lua[] =
+	"redis.call('lrem',KEYS[1],1,ARGV[1]) "
+	"if KEYS[3] then redis.call('lpush',KEYS[3],ARGV[3]) end "
+	"return redis.call('srem',KEYS[2],ARGV[2])";
+
 void queue_done(struct redis_conn *c, const char *worker,
 		const struct queue_job *job)
 {
-	char processing[512];
+	char processing[512], pending[256];
 
 	key_of(c, processing, sizeof(processing), "processing", worker);
-	redis_reply_free(redis_command(c, "LREM %s 1 %s", processing, job->raw));
+	plain_key(c, pending, sizeof(pending), "pending");
+	redis_reply_free(redis_command(c, "EVAL %s 2 %s %s %s %s", end_lua,
+				       processing, pending, job->raw, job->name));
 }
 
 /* Takes a job out of a processing list and files what follows of it, in
@@ -113,11 +159,12 @@ void queue_fail(struct redis_conn *c, const char *worker,
 		const struct queue_job *job, const struct err *why,
 		int max_attempts)
 {
-	char processing[512], queue[256], dead[256], next[1024];
+	char processing[512], queue[256], dead[256], pending[256], next[1024];
 
 	key_of(c, processing, sizeof(processing), "processing", worker);
 	plain_key(c, queue, sizeof(queue), "queue");
 	plain_key(c, dead, sizeof(dead), "dead");
+	plain_key(c, pending, sizeof(pending), "pending");
 	/* Errors that no retry can mend (a bad name, no original, not an
 	 * image) go to the dead letters at once. */
 	int permanent = why->code == ERR_BAD_REQUEST || why->code == ERR_NOT_FOUND ||
@@ -139,8 +186,9 @@ void queue_fail(struct redis_conn *c, const char *worker,
 	} else {
 		snprintf(next, sizeof(next), "%d %d %s | %s: %s", job->attempts + 1,
 			 job->force, job->name, err_name(why->code), why->msg);
-		redis_reply_free(redis_command(c, "EVAL %s 2 %s %s %s %s", move_lua,
-				      processing, dead, job->raw, next));
+		redis_reply_free(redis_command(c, "EVAL %s 3 %s %s %s %s %s %s",
+					       end_lua, processing, pending, dead,
+					       job->raw, job->name, next));
 		log_error("queue: %s failed (attempt %d), moved to %s: %s",
 			  job->name, job->attempts + 1, dead, why->msg);
 	}

@@ -9,6 +9,9 @@
  *   {prefix}workers              SET of the workers that have heartbeats
  *   {prefix}dead                 LIST of jobs that failed -job_attempts
  *                                times, each with its last error
+ *   {prefix}pending              SET of the names that have a job, from
+ *                                its push until it is done or dead: one
+ *                                job per output, however often it is asked
  * A job is "ATTEMPTS FORCE model/field/id/file", e.g. "0 0
  * product/image/1000000/x300.jpg".  A worker moves a job atomically (LMOVE)
  * from the queue to its processing list, and removes it when done; a job
@@ -28,8 +31,11 @@ enum queue_rc {
 	QUEUE_OK = 0,
 	QUEUE_FULL = 1,  /* queue_push: the queue holds its maximum already */
 	QUEUE_EMPTY = 2, /* queue_take: no job waiting */
+	QUEUE_PENDING = 3, /* queue_push: that output has a job already */
 	QUEUE_DOWN = -1  /* Redis is off or not answering */
 };
+
+#define QUEUE_PUSH_MAX 32 /* names one queue_push_all() takes */
 
 struct queue_job {
 	char raw[512];     /* as stored in Redis */
@@ -39,9 +45,18 @@ struct queue_job {
 };
 
 /*
- * Queues the job for name ("product/image/1/x300.jpg"): QUEUE_OK,
- * QUEUE_FULL when the queue already holds max_depth jobs, or QUEUE_DOWN.
+ * Queues one job for each of names[0..n) ("product/image/1/x300.jpg",
+ * no two alike, n at most QUEUE_PUSH_MAX) that has none pending, all or nothing, in one atomic
+ * step: QUEUE_OK with pushed[i] 1 for each job queued now and 0 for each
+ * name that had one pending already (its job stays as it was, forced or
+ * not); QUEUE_FULL, with nothing queued, when the new jobs would take the
+ * queue over max_depth; or QUEUE_DOWN.
  */
+enum queue_rc queue_push_all(struct redis_conn *c, const char *const *names,
+			     int n, int force, long max_depth, int *pushed);
+
+/* queue_push_all() for one name: QUEUE_OK, QUEUE_PENDING (nothing
+ * queued), QUEUE_FULL or QUEUE_DOWN. */
 enum queue_rc queue_push(struct redis_conn *c, const char *name, int force,
 			 long max_depth);
 
@@ -50,13 +65,13 @@ enum queue_rc queue_push(struct redis_conn *c, const char *name, int force,
 enum queue_rc queue_take(struct redis_conn *c, const char *worker,
 			 struct queue_job *job);
 
-/* The job is done: out of the processing list. */
+/* The job is done: out of the processing list, and no longer pending. */
 void queue_done(struct redis_conn *c, const char *worker,
 		const struct queue_job *job);
 
-/* The job failed with *why: back to the queue with one more attempt, or,
- * after max_attempts or for an error no retry mends (4xx), to the
- * dead-letter list with the error.  An overload (ERR_BUSY) sends it back
+/* The job failed with *why: back to the queue with one more attempt
+ * (still pending), or, after max_attempts or for an error no retry mends
+ * (4xx), to the dead-letter list with the error (no longer pending).  An overload (ERR_BUSY) sends it back
  * without counting an attempt. */
 void queue_fail(struct redis_conn *c, const char *worker,
 		const struct queue_job *job, const struct err *why,

@@ -267,7 +267,7 @@ enum registry_rc registry_get_error(struct redis_conn *c, const char *name,
 	if (rep->type == REDIS_REPLY_STRING) {
 		char *sp = strchr(rep->str, ' ');
 		int code = atoi(rep->str);
-		if (code > ERR_NONE && code <= ERR_INTERNAL) {
+		if (code > ERR_NONE && code < ERR_COUNT) {
 			err_set(e, (enum err_code)code, "%s", sp ? sp + 1 : "");
 			rc = REGISTRY_OK;
 		}

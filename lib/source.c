@@ -109,24 +109,142 @@ int source_ip_private(const char *ip)
 	return 1; /* not an address we can judge: refuse */
 }
 
-/* Does url match one entry of the allowed list (a host or a URL prefix)? */
-static int allowed_url(const char *allowed, const char *url)
-{
-	char host[256] = "", list[1024], *save = NULL;
-	CURLU *u = curl_url();
-	char *h = NULL;
+/* A URL as the server it names will see it: scheme, host and port, and
+ * the path with its dot segments removed, then percent-decoded. */
+struct url_parts {
+	char scheme[16];
+	char host[256];
+	char port[8];
+	char path[2048];
+};
 
-	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK) {
-		snprintf(host, sizeof(host), "%s", h);
-		curl_free(h);
+/*
+ * Removes the dot segments of path (which starts with '/') in place
+ * (RFC 3986, 5.2.4), as curl does before it sends a path and as servers
+ * do when they map one: "/pub/a/../b" is "/pub/b".
+ */
+static void remove_dot_segments(char *path)
+{
+	char *out = path;
+	const char *in = path;
+	int dir = 0; /* the last segment was "." or "..": end with '/' */
+
+	while (*in == '/') {
+		size_t n = strcspn(++in, "/");
+
+		dir = (n == 1 && in[0] == '.') ||
+		      (n == 2 && in[0] == '.' && in[1] == '.');
+		if (n == 2 && dir) {
+			while (out > path && *--out != '/')
+				;
+		} else if (!dir) {
+			*out++ = '/';
+			memmove(out, in, n);
+			out += n;
+		}
+		in += n;
 	}
+	if (dir || out == path)
+		*out++ = '/';
+	*out = '\0';
+}
+
+static int hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes s in place; -1 for a malformed escape or a NUL. */
+static int percent_decode(char *s)
+{
+	char *out = s;
+
+	for (; *s != '\0'; s++) {
+		int hi, lo;
+
+		if (*s != '%') {
+			*out++ = *s;
+			continue;
+		}
+		if ((hi = hex_digit(s[1])) < 0 || (lo = hex_digit(s[2])) < 0 ||
+		    hi + lo == 0)
+			return -1;
+		*out++ = (char)(hi * 16 + lo);
+		s += 2;
+	}
+	*out = '\0';
+	return 0;
+}
+
+/*
+ * Splits url into *p.  Returns 0, or -1 when it cannot be parsed, or when
+ * its path holds an encoded dot, slash or backslash (or a backslash):
+ * such a path names one file to a prefix comparison and another to the
+ * server that decodes it ("/pub/%2e%2e/secret.jpg" is "/secret.jpg").
+ */
+static int url_split(const char *url, struct url_parts *p)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+	int rc = -1;
+
+	if (u == NULL ||
+	    curl_url_set(u, CURLUPART_URL, url, CURLU_PATH_AS_IS) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+		goto out;
+	if (path[0] != '/' || strcasestr(path, "%2e") != NULL ||
+	    strcasestr(path, "%2f") != NULL || strcasestr(path, "%5c") != NULL ||
+	    strchr(path, '\\') != NULL || strlen(path) >= sizeof(p->path))
+		goto out;
+	snprintf(p->scheme, sizeof(p->scheme), "%s", scheme);
+	snprintf(p->host, sizeof(p->host), "%s", host);
+	snprintf(p->port, sizeof(p->port), "%s", port);
+	snprintf(p->path, sizeof(p->path), "%s", path);
+	remove_dot_segments(p->path);
+	/* Decoded after the dot segments go: no encoded dot or slash is
+	 * left that decoding could turn into one. */
+	if (percent_decode(p->path) < 0)
+		goto out;
+	rc = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
 	curl_url_cleanup(u);
+	return rc;
+}
+
+int source_url_allowed(const char *allowed, const char *url)
+{
+	char list[1024], *save = NULL;
+	struct url_parts have;
+
+	if (url_split(url, &have) < 0)
+		return 0;
 	snprintf(list, sizeof(list), "%s", allowed ? allowed : "");
 	for (char *t = strtok_r(list, ", ", &save); t != NULL;
 	     t = strtok_r(NULL, ", ", &save)) {
-		if (strstr(t, "://") != NULL ? strncmp(url, t, strlen(t)) == 0
-					     : strcasecmp(host, t) == 0)
+		struct url_parts want;
+
+		if (strstr(t, "://") == NULL) {
+			if (strcasecmp(have.host, t) == 0)
+				return 1;
+			continue;
+		}
+		/* A prefix: the same server, and the path below its own, each
+		 * as the server will see it. */
+		if (url_split(t, &want) == 0 &&
+		    strcasecmp(have.scheme, want.scheme) == 0 &&
+		    strcasecmp(have.host, want.host) == 0 &&
+		    strcmp(have.port, want.port) == 0 &&
+		    strncmp(have.path, want.path, strlen(want.path)) == 0)
 			return 1;
 	}
 	return 0;
@@ -146,7 +264,7 @@ static int guard_allows(struct guard *g, const char *ip)
 	if (g->opts->allow_private || !source_ip_private(ip))
 		return 1;
 	curl_easy_getinfo(g->curl, CURLINFO_EFFECTIVE_URL, &url);
-	if (url != NULL && allowed_url(g->opts->allowed, url))
+	if (url != NULL && source_url_allowed(g->opts->allowed, url))
 		return 1;
 	snprintf(g->refused, sizeof(g->refused),
 		 "source address %s is not public (see -allowed_sources)", ip);

@@ -91,6 +91,16 @@ void source_easy_setup(CURL *h, const struct source_opts *o, const char *url,
 int source_fetch_url(struct source *s, const struct source_opts *o,
 		     const char *url, struct buf *out, struct err *e);
 
+/*
+ * 1 if url matches an entry of allowed ("host,https://prefix/,...", as
+ * -allowed_sources): a host name, compared without regard to case with
+ * url's host; or a URL prefix: the same scheme, host and port, and a path
+ * that starts with the prefix's path, both compared as the server will
+ * see them (dot segments removed, then percent-decoded).  A url whose
+ * path holds an encoded dot, slash or backslash matches no prefix.
+ */
+int source_url_allowed(const char *allowed, const char *url);
+
 /* Returns 1 if the numeric address ip (v4 or v6) is loopback, private,
  * link-local (cloud metadata), unspecified, multicast or otherwise not a
  * public unicast address; else 0. */

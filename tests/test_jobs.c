@@ -301,23 +301,39 @@ static void test_submit(struct output_env *env, struct conf *small)
 	CHECK_STR(lindex("queue", -1, s, sizeof(s)), "0 0 m/f/1/w60.jpg");
 	CHECK_STR(lindex("queue", 0, s, sizeof(s)), "0 0 m/f/1/x20.jpg");
 
-	/* force: every one, made again from the original. */
+	/* Asked again while they wait: pending already, nothing queued. */
+	CHECK_RC(jobs_submit(w, "m", "f", "1", files, 3, 0, queued, &e), 0);
+	CHECK(queued[0] == 0 && queued[1] == 2 && queued[2] == 2, "%d %d %d",
+	      queued[0], queued[1], queued[2]);
+	CHECK_INT(llen("queue", NULL), 2);
+
+	/* force: every one, made again from the original; once, however
+	 * often it is asked for. */
 	flush();
 	CHECK_RC(jobs_submit(w, "m", "f", "1", files, 3, 1, queued, &e), 0);
 	CHECK(queued[0] == 1 && queued[1] == 1 && queued[2] == 1, "%d %d %d",
 	      queued[0], queued[1], queued[2]);
 	CHECK_INT(llen("queue", NULL), 3);
 	CHECK_STR(lindex("queue", -1, s, sizeof(s)), "0 1 m/f/1/w50.jpg");
+	for (int i = 0; i < 5; i++)
+		CHECK_RC(jobs_submit(w, "m", "f", "1", files, 3, 1, queued, &e), 0);
+	CHECK(queued[0] == 2 && queued[1] == 2 && queued[2] == 2, "%d %d %d",
+	      queued[0], queued[1], queued[2]);
+	CHECK_INT(llen("queue", NULL), 3);
 
-	/* Full: what was queued before stays queued, and queued[] says so. */
+	/* Full: all or nothing, so nothing is queued, and queued[] says so. */
 	flush();
 	output_env_set_conf(env, small); /* queue_max 2 */
 	CHECK_RC(queue_push(output_worker_redis(w), "m/f/9/w5.jpg", 0, 100), QUEUE_OK);
 	err_clear(&e);
 	CHECK_RC(jobs_submit(w, "m", "f", "2", files, 3, 0, queued, &e), -1);
 	CHECK(e.code == ERR_BUSY, "%s", err_name(e.code));
-	CHECK(queued[0] == 1 && queued[1] == 0 && queued[2] == 0, "%d %d %d",
+	CHECK(queued[0] == 0 && queued[1] == 0 && queued[2] == 0, "%d %d %d",
 	      queued[0], queued[1], queued[2]);
+	CHECK_INT(llen("queue", NULL), 1);
+	/* One that fits is queued. */
+	CHECK_RC(jobs_submit(w, "m", "f", "2", files, 1, 0, queued, &e), 0);
+	CHECK_INT(queued[0], 1);
 	CHECK_INT(llen("queue", NULL), 2);
 	output_env_set_conf(env, &cf);
 	output_worker_free(w);

@@ -166,6 +166,72 @@ static void test_push_cap(void)
 	CHECK_INT(llen("queue", NULL), 4);
 }
 
+static long long pending(const char *name)
+{
+	char k[256];
+	redisReply *r = testredis_cmd("SISMEMBER %s %s",
+				      key(k, sizeof(k), "pending", NULL), name);
+	long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -99;
+
+	if (r)
+		freeReplyObject(r);
+	return v;
+}
+
+/* One job per output, forced or not, from its push until it is done or
+ * dead; a push of several is all or nothing against the cap. */
+static void test_pending(void)
+{
+	static const char *const names[] = { "m/f/1/a.jpg", "m/f/1/b.jpg",
+					     "m/f/1/c.jpg" };
+	static const char *const more[] = { "m/f/2/a.jpg", "m/f/2/b.jpg" };
+	struct queue_job j;
+	struct err why;
+	int pushed[3];
+
+	flush();
+	CHECK_RC(queue_push(conn, "m/f/1/a.jpg", 0, 100), QUEUE_OK);
+	CHECK_RC(queue_push(conn, "m/f/1/a.jpg", 0, 100), QUEUE_PENDING);
+	CHECK_RC(queue_push(conn, "m/f/1/a.jpg", 1, 100), QUEUE_PENDING);
+	CHECK_INT(llen("queue", NULL), 1);
+	CHECK_RC(queue_push_all(conn, names, 3, 1, 100, pushed), QUEUE_OK);
+	CHECK(pushed[0] == 0 && pushed[1] == 1 && pushed[2] == 1, "%d %d %d",
+	      pushed[0], pushed[1], pushed[2]);
+	CHECK_INT(llen("queue", NULL), 3);
+
+	/* Two more would make 5 of 4: neither is queued. */
+	CHECK_RC(queue_push_all(conn, more, 2, 0, 4, pushed), QUEUE_FULL);
+	CHECK(pushed[0] == 0 && pushed[1] == 0);
+	CHECK_INT(llen("queue", NULL), 3);
+	CHECK_INT(pending("m/f/2/a.jpg"), 0);
+	/* Pending names take no room: a full queue still answers OK. */
+	CHECK_RC(queue_push_all(conn, names, 3, 0, 3, pushed), QUEUE_OK);
+	CHECK(pushed[0] == 0 && pushed[1] == 0 && pushed[2] == 0);
+
+	/* Taken and retried: still pending, so not queued twice. */
+	CHECK_RC(queue_take(conn, "w", &j), QUEUE_OK);
+	CHECK_STR(j.name, "m/f/1/a.jpg");
+	CHECK_RC(queue_push(conn, j.name, 0, 100), QUEUE_PENDING);
+	err_set(&why, ERR_SOURCE, "source answered HTTP 502");
+	queue_fail(conn, "w", &j, &why, 3);
+	CHECK_INT(pending("m/f/1/a.jpg"), 1);
+	CHECK_INT(llen("queue", NULL), 3);
+	/* Done: no longer pending, and it may be asked for again. */
+	CHECK_RC(queue_take(conn, "w", &j), QUEUE_OK);
+	CHECK_STR(j.name, "m/f/1/b.jpg");
+	queue_done(conn, "w", &j);
+	CHECK_INT(pending("m/f/1/b.jpg"), 0);
+	CHECK_RC(queue_push(conn, "m/f/1/b.jpg", 0, 100), QUEUE_OK);
+	/* Dead: no longer pending either. */
+	CHECK_RC(queue_take(conn, "w", &j), QUEUE_OK);
+	CHECK_STR(j.name, "m/f/1/c.jpg");
+	err_set(&why, ERR_NOT_FOUND, "no original");
+	queue_fail(conn, "w", &j, &why, 3);
+	CHECK_INT(llen("dead", NULL), 1);
+	CHECK_INT(pending("m/f/1/c.jpg"), 0);
+	CHECK_INT(llen("processing", "w"), 0);
+}
+
 static void test_take_fifo(void)
 {
 	struct queue_job j;
@@ -478,6 +544,7 @@ int main(void)
 	conn = redis_conn_new(rd);
 
 	test_push_cap();
+	test_pending();
 	test_take_fifo();
 	test_fail();
 	test_recover();

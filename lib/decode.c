@@ -1,0 +1,129 @@
+/* decode.c - the cheapest decoder for an original and an output size. */
+#include "decode.h"
+
+#include <stdlib.h>
+
+#include "dec_jpeg.h"
+#include "dec_png.h"
+#include "dec_webp.h"
+#include "jpegdc.h"
+#include "jpegprog.h"
+
+void decoded_init(struct decoded *d)
+{
+	pixels_init(&d->px);
+	d->icc = NULL;
+	d->icc_len = 0;
+	d->cmyk_inverted = 0;
+	d->how = "";
+}
+
+void decoded_release(struct decoded *d)
+{
+	pixels_release(&d->px);
+	free(d->icc);
+	d->icc = NULL;
+	d->icc_len = 0;
+	d->cmyk_inverted = 0;
+}
+
+int decode_handles(const struct sniff_info *si)
+{
+	switch (si->format) {
+	case SNIFF_JPEG:
+	case SNIFF_PNG:
+		return 1;
+	case SNIFF_WEBP:
+		return si->frames <= 1;
+	default:
+		return 0;
+	}
+}
+
+/* The reduction is 8x or more on both sides: one pixel a block will do. */
+static int eighth_covers(const struct sniff_info *si, unsigned need_w,
+			 unsigned need_h)
+{
+	return (double)si->width / (need_w ? need_w : 1) >= 8.0 &&
+	       (double)si->height / (need_h ? need_h : 1) >= 8.0;
+}
+
+/* jpegdc's image as pixels: the buffer changes hands. */
+static void take_jpegdc(struct jpegdc_image *dc, struct decoded *out)
+{
+	out->px.width = dc->width;
+	out->px.height = dc->height;
+	out->px.channels = dc->channels;
+	out->px.stride = (size_t)dc->width * dc->channels;
+	out->px.data = out->px.base = dc->pixels;
+	dc->pixels = NULL;
+}
+
+static int decode_jpeg(const unsigned char *data, size_t len,
+		       unsigned need_w, unsigned need_h, int (*stop)(void *arg),
+		       void *arg, const struct sniff_info *si,
+		       struct decoded *out, struct err *e)
+{
+	if (eighth_covers(si, need_w, need_h)) {
+		struct jpegdc_image dc = { 0 };
+		int rc;
+
+		if (jpegprog_is_progressive(data, len)) {
+			rc = jpegprog_decode(data, len, stop, arg, &out->px, e);
+			out->how = "jpeg progressive, DC scans";
+		} else {
+			rc = jpegdc_decode(data, len, stop, arg, &dc, e);
+			if (rc == 0)
+				take_jpegdc(&dc, out);
+			out->how = "jpeg, DC";
+		}
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			if (dec_jpeg_markers(data, len, out, e) < 0) {
+				decoded_release(out);
+				return -1;
+			}
+			return 0;
+		}
+	}
+	return dec_jpeg_decode(data, len, need_w, need_h, stop, arg, out, e);
+}
+
+int decode_image(const unsigned char *data, size_t len,
+		 const struct sniff_info *si, unsigned need_w, unsigned need_h,
+		 int (*stop)(void *arg), void *arg, struct decoded *out,
+		 struct err *e)
+{
+	decoded_init(out);
+	switch (si->format) {
+	case SNIFF_JPEG:
+		return decode_jpeg(data, len, need_w, need_h, stop, arg, si, out, e);
+	case SNIFF_PNG:
+		return dec_png_decode(data, len, need_w, need_h, stop, arg, out, e);
+	case SNIFF_WEBP:
+		return dec_webp_decode(data, len, need_w, need_h, out, e);
+	default:
+		return err_set(e, ERR_INTERNAL, "no decoder of ours for %s",
+			       sniff_coder(si->format));
+	}
+}
+
+size_t decode_estimate(const unsigned char *data, size_t len,
+		       const struct sniff_info *si, unsigned need_w,
+		       unsigned need_h)
+{
+	switch (si->format) {
+	case SNIFF_JPEG:
+		/* At 1/8 from the DC alone: the small image and its planes. */
+		if (eighth_covers(si, need_w, need_h))
+			return pixels_bytes(si->width / 8 + 1, si->height / 8 + 1, 3) * 4;
+		return dec_jpeg_estimate(data, len, need_w, need_h);
+	case SNIFF_PNG:
+		return dec_png_estimate(data, len, need_w, need_h);
+	case SNIFF_WEBP:
+		return dec_webp_estimate(data, len, need_w, need_h);
+	default:
+		return 0;
+	}
+}
