@@ -1,4 +1,5 @@
-/* redis.c - per-thread Redis connections, reconnects and the outage log. */
+/* redis.c - per-thread Redis connections, reconnects, Sentinel failovers
+ * and the outage log. */
 #include "redis.h"
 
 #include <pthread.h>
@@ -13,22 +14,42 @@
 
 #include "clock.h"
 #include "log.h"
+#include "sentinel.h"
 
 #define OUTAGE_LOG_INTERVAL 30 /* seconds between "still down" lines */
 #define RETRY_AFTER_MS 1000    /* a connection that failed waits this long */
+/* While all is well, the sentinels are asked again this often, by one
+ * thread: a master that was failed over while we could still reach it
+ * (a partition) is left within this time. */
+#define RECHECK_MS 5000
 
 struct redis {
 	const struct conf *conf;
 	int enabled;
-	pthread_mutex_t mu; /* guards the two below */
+	pthread_mutex_t mu; /* guards everything below but sent */
 	int down;           /* found down and not back since */
 	time_t last_log;    /* of the outage */
+
+	/* -redis sentinel://...: the master as last found. */
+	int sentinel;
+	struct sentinel_addr master;
+	int master_known;    /* 0: ask the sentinels before the next connect */
+	int master_ever;     /* an address was ever found */
+	unsigned gen;        /* bumped whenever the master's address changes */
+	double asked_at;     /* ms, monotonic: the sentinels last asked */
+	unsigned long asks;  /* finished asks: waiters reuse a fresh one */
+	pthread_mutex_t ask_mu; /* one thread asks at a time; guards sent */
+	struct sentinel sent;
 };
 
 struct redis_conn {
 	struct redis *r;
 	redisContext *ctx;
-	double failed_at; /* ms, monotonic; 0: never */
+	double failed_at;  /* ms, monotonic; 0: never */
+	unsigned gen;      /* the master ctx was made to (Sentinel) */
+	char where[300];   /* HOST:PORT of ctx, for messages */
+	/* redis_wait_begin(): a span of commands WAIT must confirm. */
+	int span, span_sent, span_broken;
 };
 
 struct redis *redis_new(const struct conf *c, struct err *e)
@@ -41,7 +62,13 @@ struct redis *redis_new(const struct conf *c, struct err *e)
 	}
 	r->conf = c;
 	r->enabled = c->redis[0] != '\0';
+	r->sentinel = r->enabled && sentinel_is(c->redis);
+	if (r->sentinel && sentinel_parse(c->redis, &r->sent, e) < 0) {
+		free(r);
+		return NULL;
+	}
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->ask_mu, NULL);
 	return r;
 }
 
@@ -50,6 +77,7 @@ void redis_free(struct redis *r)
 	if (r == NULL)
 		return;
 	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->ask_mu);
 	free(r);
 }
 
@@ -75,6 +103,20 @@ const char *redis_state(struct redis *r)
 	return down ? "down" : "up";
 }
 
+int redis_master(struct redis *r, char *buf, size_t size)
+{
+	int known;
+
+	if (!r->sentinel)
+		return -1;
+	pthread_mutex_lock(&r->mu);
+	known = r->master_ever;
+	if (known)
+		snprintf(buf, size, "%s:%d", r->master.host, r->master.port);
+	pthread_mutex_unlock(&r->mu);
+	return known ? 0 : -1;
+}
+
 static void note_down(struct redis *r, const char *why)
 {
 	time_t now = time(NULL);
@@ -93,14 +135,136 @@ static void note_down(struct redis *r, const char *why)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static void note_up(struct redis *r)
+static void note_up(struct redis *r, const char *where)
 {
 	pthread_mutex_lock(&r->mu);
 	if (r->down) {
 		r->down = 0;
-		log_warn("redis %s is back", r->conf->redis);
+		if (r->sentinel)
+			log_warn("redis %s is back (master %s)", r->conf->redis, where);
+		else
+			log_warn("redis %s is back", r->conf->redis);
 	}
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* The timeout of connects and commands. */
+static struct timeval timeout_of(const struct conf *cf)
+{
+	struct timeval tv = { cf->redis_timeout_ms / 1000,
+			      (cf->redis_timeout_ms % 1000) * 1000 };
+	return tv;
+}
+
+/* Asks the sentinels, with ask_mu held, and keeps what they say.  When
+ * none answers, the master known before stays (it may well be up). */
+static int ask_sentinels(struct redis *r, struct err *e)
+{
+	struct sentinel_addr m;
+	int rc = sentinel_ask(&r->sent, timeout_of(r->conf), &m, e);
+
+	pthread_mutex_lock(&r->mu);
+	r->asks++;
+	if (rc == 0) {
+		r->asked_at = clock_now_ms();
+		if (!r->master_ever)
+			log_info("redis %s: master %s is %s:%d", r->conf->redis,
+				 r->sent.master, m.host, m.port);
+		else if (strcmp(m.host, r->master.host) != 0 ||
+			 m.port != r->master.port)
+			log_warn("redis %s: master %s moved from %s:%d to %s:%d",
+				 r->conf->redis, r->sent.master, r->master.host,
+				 r->master.port, m.host, m.port);
+		if (!r->master_ever || strcmp(m.host, r->master.host) != 0 ||
+		    m.port != r->master.port) {
+			r->master = m;
+			r->gen++;
+		}
+		r->master_ever = 1;
+	}
+	if (r->master_ever)
+		r->master_known = 1;
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+/*
+ * The master to connect to, and its generation: the one known, else the
+ * sentinels' answer.  Threads that need one at the same moment share one
+ * ask.  Returns 0, or -1 with why.
+ */
+static int find_master(struct redis *r, struct sentinel_addr *a,
+		       unsigned *gen, struct err *e)
+{
+	unsigned long asks;
+	int rc = 0, known;
+
+	pthread_mutex_lock(&r->mu);
+	known = r->master_known;
+	asks = r->asks;
+	pthread_mutex_unlock(&r->mu);
+	if (!known) {
+		pthread_mutex_lock(&r->ask_mu);
+		pthread_mutex_lock(&r->mu);
+		known = r->asks != asks; /* asked meanwhile by another thread */
+		pthread_mutex_unlock(&r->mu);
+		if (!known)
+			rc = ask_sentinels(r, e);
+		pthread_mutex_unlock(&r->ask_mu);
+	}
+	pthread_mutex_lock(&r->mu);
+	if (r->master_known) {
+		*a = r->master;
+		*gen = r->gen;
+		rc = 0;
+	} else if (rc == 0) {
+		rc = err_set(e, ERR_BUSY, "no master known");
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+/* The master of generation gen failed us: ask the sentinels before the
+ * next connect (unless another thread has found a newer one already). */
+static void suspect(struct redis *r, unsigned gen)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->gen == gen)
+		r->master_known = 0;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* 1 if the master has moved since c connected to it. */
+static int moved(struct redis_conn *c)
+{
+	int m;
+
+	pthread_mutex_lock(&c->r->mu);
+	m = c->r->sentinel && c->r->gen != c->gen;
+	pthread_mutex_unlock(&c->r->mu);
+	return m;
+}
+
+/* Every RECHECK_MS, one thread asks the sentinels whether the master is
+ * still where we think (the others do not wait for it). */
+static void recheck(struct redis *r)
+{
+	double now = clock_now_ms();
+	int due;
+
+	pthread_mutex_lock(&r->mu);
+	due = now - r->asked_at >= RECHECK_MS;
+	pthread_mutex_unlock(&r->mu);
+	if (!due || pthread_mutex_trylock(&r->ask_mu) != 0)
+		return;
+	pthread_mutex_lock(&r->mu);
+	due = now - r->asked_at >= RECHECK_MS;
+	if (due)
+		r->asked_at = now; /* even if none answers: not again at once */
+	pthread_mutex_unlock(&r->mu);
+	if (due)
+		(void)ask_sentinels(r, NULL);
+	pthread_mutex_unlock(&r->ask_mu);
 }
 
 struct redis_conn *redis_conn_new(struct redis *r)
@@ -112,12 +276,23 @@ struct redis_conn *redis_conn_new(struct redis *r)
 	return c;
 }
 
+/* Closes c's connection, if any.  Commands of a span sent on it are then
+ * unconfirmable. */
+static void close_conn(struct redis_conn *c)
+{
+	if (c->ctx == NULL)
+		return;
+	redisFree(c->ctx);
+	c->ctx = NULL;
+	if (c->span && c->span_sent)
+		c->span_broken = 1;
+}
+
 void redis_conn_free(struct redis_conn *c)
 {
 	if (c == NULL)
 		return;
-	if (c->ctx != NULL)
-		redisFree(c->ctx);
+	close_conn(c);
 	free(c);
 }
 
@@ -126,33 +301,50 @@ struct redis *redis_of(const struct redis_conn *c)
 	return c->r;
 }
 
-static void drop(struct redis_conn *c, const char *reason)
+/* Connecting to Redis, or to the master, failed: wait before the next
+ * try, and look for the master again. */
+static void failed(struct redis_conn *c, const char *reason)
 {
-	char why[128];
+	char why[400];
 
 	/* reason may live in the context freed below. */
-	snprintf(why, sizeof(why), "%s", reason);
-	if (c->ctx != NULL) {
-		redisFree(c->ctx);
-		c->ctx = NULL;
-	}
+	snprintf(why, sizeof(why), "%s%s%s", c->where, c->where[0] ? ": " : "",
+		 reason);
+	close_conn(c);
 	c->failed_at = clock_now_ms();
+	if (c->r->sentinel)
+		suspect(c->r, c->gen);
 	note_down(c->r, why);
 }
 
-static redisContext *dial(const struct conf *cf, struct timeval tv)
+/* An established connection failed.  If the master has moved meanwhile
+ * this is no outage: the next command connects to the new one. */
+static void lost(struct redis_conn *c, const char *reason)
 {
-	char host[256];
-	const char *colon;
+	if (moved(c)) {
+		close_conn(c);
+		return;
+	}
+	failed(c, reason);
+}
 
+static redisContext *dial(struct redis_conn *c, const struct conf *cf,
+			  struct timeval tv, struct err *e)
+{
+	struct sentinel_addr a;
+	if (c->r->sentinel) {
+		if (find_master(c->r, &a, &c->gen, e) < 0)
+			return NULL;
+		snprintf(c->where, sizeof(c->where), "%s:%d", a.host, a.port);
+		return redisConnectWithTimeout(a.host, a.port, tv);
+	}
 	if (strncmp(cf->redis, "unix:", 5) == 0)
 		return redisConnectUnixWithTimeout(cf->redis + 5, tv);
-	colon = strrchr(cf->redis, ':');
-	if (colon == NULL || (size_t)(colon - cf->redis) >= sizeof(host))
+	if (sentinel_addr_parse(cf->redis, strlen(cf->redis), &a) < 0) {
+		err_set(e, ERR_BAD_REQUEST, "bad -redis address");
 		return NULL;
-	memcpy(host, cf->redis, (size_t)(colon - cf->redis));
-	host[colon - cf->redis] = '\0';
-	return redisConnectWithTimeout(host, atoi(colon + 1), tv);
+	}
+	return redisConnectWithTimeout(a.host, a.port, tv);
 }
 
 /* 0 if a command of a fresh connection's setup was answered OK. */
@@ -168,18 +360,25 @@ static int setup_cmd(redisReply *rep)
 static redisContext *conn(struct redis_conn *c)
 {
 	const struct conf *cf = c->r->conf;
-	struct timeval tv = { cf->redis_timeout_ms / 1000,
-			      (cf->redis_timeout_ms % 1000) * 1000 };
+	struct timeval tv = timeout_of(cf);
+	struct err e;
 
 	if (!c->r->enabled)
 		return NULL;
+	if (c->ctx != NULL && c->r->sentinel) {
+		recheck(c->r);
+		if (moved(c))
+			close_conn(c); /* connect to the new master below */
+	}
 	if (c->ctx != NULL)
 		return c->ctx;
 	if (c->failed_at != 0 && clock_now_ms() - c->failed_at < RETRY_AFTER_MS)
 		return NULL;
-	c->ctx = dial(cf, tv);
+	c->where[0] = '\0';
+	err_clear(&e);
+	c->ctx = dial(c, cf, tv, &e);
 	if (c->ctx == NULL || c->ctx->err) {
-		drop(c, c->ctx ? c->ctx->errstr : "bad -redis address");
+		failed(c, c->ctx ? c->ctx->errstr : e.msg);
 		return NULL;
 	}
 	redisSetTimeout(c->ctx, tv);
@@ -187,45 +386,76 @@ static redisContext *conn(struct redis_conn *c)
 	     setup_cmd(redisCommand(c->ctx, "AUTH %s", cf->redis_password)) < 0) ||
 	    (cf->redis_db != 0 &&
 	     setup_cmd(redisCommand(c->ctx, "SELECT %d", cf->redis_db)) < 0)) {
-		drop(c, "AUTH or SELECT refused");
+		failed(c, "AUTH or SELECT refused");
+		return NULL;
+	}
+	/* A sentinel's answer may be a failover behind: ask the server. */
+	if (c->r->sentinel && sentinel_role_master(c->ctx, &e) < 0) {
+		failed(c, e.msg);
 		return NULL;
 	}
 	c->failed_at = 0;
-	note_up(c->r);
+	note_up(c->r, c->where);
 	return c->ctx;
+}
+
+/* A write refused by a replica: the server we talk to is no master now
+ * (a failover demoted it), and the command did not run. */
+static int readonly(const redisReply *rep)
+{
+	return strncmp(rep->str, "READONLY", 8) == 0 ||
+	       strstr(rep->str, "-READONLY") != NULL;
 }
 
 static redisReply *vcommand(struct redis_conn *c, const char *fmt, va_list args)
 {
-	redisReply *rep = NULL;
-	va_list ap;
-
-	/* A connection idle since Redis restarted fails its first command:
-	 * then reconnect and send it once more. */
-	for (int attempt = 0; attempt < 2 && rep == NULL; attempt++) {
+	for (int attempt = 0; attempt < 2; attempt++) {
 		int stale = c->ctx != NULL;
 		redisContext *ctx = conn(c);
+		redisReply *rep;
+		va_list ap;
 
 		if (ctx == NULL)
 			return NULL;
+		if (c->span)
+			c->span_sent = 1;
 		va_copy(ap, args);
 		rep = redisvCommand(ctx, fmt, ap);
 		va_end(ap);
-		if (rep != NULL)
-			break;
-		if (!stale || ctx->err != REDIS_ERR_EOF) {
-			drop(c, ctx->errstr[0] ? ctx->errstr : "no reply");
+		if (rep == NULL) {
+			/* A connection idle since Redis restarted, or since a
+			 * failover closed it, fails its first command: then
+			 * reconnect and send it once more.  After a timeout it
+			 * may have run: a SET NX or an LMOVE must not run twice. */
+			if (stale && attempt == 0 && ctx->err == REDIS_ERR_EOF) {
+				/* Sentinel kills the clients of a server it
+				 * demotes: ask where the master is now. */
+				if (c->r->sentinel)
+					suspect(c->r, c->gen);
+				close_conn(c);
+				continue;
+			}
+			lost(c, ctx->errstr[0] ? ctx->errstr : "no reply");
 			return NULL;
 		}
-		redisFree(c->ctx);
-		c->ctx = NULL;
-	}
-	if (rep->type == REDIS_REPLY_ERROR) {
+		if (rep->type != REDIS_REPLY_ERROR)
+			return rep;
+		if (readonly(rep)) {
+			freeReplyObject(rep);
+			if (c->r->sentinel && attempt == 0) {
+				/* Find the master anew and send it there. */
+				suspect(c->r, c->gen);
+				close_conn(c);
+				continue;
+			}
+			failed(c, "READONLY: a replica, not a master");
+			return NULL;
+		}
 		log_error("redis: %s", rep->str);
 		freeReplyObject(rep);
 		return NULL;
 	}
-	return rep;
+	return NULL;
 }
 
 redisReply *redis_command(struct redis_conn *c, const char *fmt, ...)
@@ -237,6 +467,34 @@ redisReply *redis_command(struct redis_conn *c, const char *fmt, ...)
 	rep = vcommand(c, fmt, ap);
 	va_end(ap);
 	return rep;
+}
+
+void redis_wait_begin(struct redis_conn *c)
+{
+	c->span = 1;
+	c->span_sent = 0;
+	c->span_broken = 0;
+}
+
+int redis_wait(struct redis_conn *c, int replicas)
+{
+	int ms = c->r->conf->redis_timeout_ms / 2, acked = -1;
+	redisReply *rep;
+
+	if (!c->span_broken) {
+		/* WAIT 0 would block for ever; the reply must come well
+		 * within the command timeout. */
+		rep = redis_command(c, "WAIT %d %d", replicas, ms > 0 ? ms : 1);
+		if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
+			acked = (int)rep->integer;
+		redis_reply_free(rep);
+	}
+	/* A reconnect, even for the WAIT itself: the writes went to a
+	 * server that may be gone, and the count says nothing of them. */
+	if (c->span_broken)
+		acked = -1;
+	c->span = 0;
+	return acked;
 }
 
 void redis_reply_free(redisReply *rep)
