@@ -34,10 +34,11 @@ BUILD="build-essential pkg-config"
 RUN="redis-server redis-tools nginx-light spawn-fcgi imagemagick curl
 ca-certificates procps"
 # mandoc lints the man pages (manpages-dev: the pages they cite);
-# systemd-analyze verifies the units (procps: the /bin/kill they name).
+# systemd-analyze verifies the units (procps: the /bin/kill they name);
+# redis-sentinel for the failover tests (test_redis, test_sentinel.sh).
 TEST="clang libclang-rt-14-dev apache2-bin lighttpd lighttpd-modules-lua
 mandoc manpages-dev logrotate systemd libimage-exiftool-perl bc perl
-util-linux iproute2"
+util-linux iproute2 redis-sentinel"
 BENCH="wrk libnginx-mod-http-image-filter nodejs npm"
 
 lib_field() { # 1: pkg-config names, 2: Debian packages
