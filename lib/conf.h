@@ -45,13 +45,17 @@ struct conf {
 	int max_side;
 	int max_frames;
 	int image_timeout;     /* seconds for one decode + resize + encode */
+	int64_t max_memory;    /* bytes images being made may hold; 0: any */
+	int embed_srgb;        /* tag outputs with an sRGB profile */
 
 	/* Redis */
-	char redis[256];       /* HOST:PORT or unix:PATH; empty: no Redis */
+	char redis[256];       /* HOST:PORT, unix:PATH or sentinel://...;
+				* empty: no Redis */
 	char redis_password[128];
 	int redis_db;
 	char redis_prefix[64];
 	int redis_timeout_ms;
+	int redis_wait_replicas; /* WAIT for this many after a POST's jobs */
 	int lock_ttl_ms;
 	int wait_timeout;      /* seconds a request waits for another maker */
 
