@@ -85,7 +85,7 @@ int policy_check_miss(const struct conf *c, const struct url_request *r,
 		      const char *path, const char *query, struct err *e)
 {
 	char spec[URL_FILE_MAX + 1], sig[SIGN_HEX_LEN + 2];
-	const char *dot = strrchr(r->file, '.');
+	const char *dot = strrchr(r->file, '.'), *why;
 
 	if (c->sizes[0] == '\0' && c->signing_key[0] == '\0')
 		return 0;
@@ -100,10 +100,12 @@ int policy_check_miss(const struct conf *c, const struct url_request *r,
 	    (c->signing_key_old[0] != '\0' &&
 	     sign_check(c->signing_key_old, path, sig)))
 		return 0;
-	return err_set(e, ERR_FORBIDDEN, "%s%s",
-		       sig[0] ? "sig= is not the signature of the path"
-			      : "no sig= (a signed URL is needed)",
-		       c->sizes[0] ? ", and the size is not in -sizes" : "");
+	why = sig[0] ? "sig= is not the signature of the path"
+		     : "the URL is not signed (no sig=)";
+	if (c->sizes[0] != '\0')
+		return err_set(e, ERR_FORBIDDEN, "size %s is not in -sizes, and %s",
+			       spec, why);
+	return err_set(e, ERR_FORBIDDEN, "%s", why);
 }
 
 int policy_check_output(const struct conf *c, unsigned formats_available,

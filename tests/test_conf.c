@@ -1,4 +1,6 @@
 /* test_conf.c - flags: defaults, forms, bad values. */
+#include <string.h>
+
 #include "conf.h"
 #include "test.h"
 
@@ -59,5 +61,29 @@ int main(void)
 	CHECK(conf_check(&c, &e) < 0);
 	CHECK(conf_set(&c, "e", "production", &e) == 0);
 	CHECK(conf_check(&c, &e) == 0, "%s", e.msg);
+
+	/* -sizes: specs as URLs write them. */
+	CHECK(conf_set(&c, "sizes", "w500,x600,300x400,full_size,w500-q50", &e) == 0);
+	CHECK(conf_check(&c, &e) == 0, "%s", e.msg);
+	CHECK(conf_set(&c, "sizes", "w500,w0500", &e) == 0);
+	CHECK(conf_check(&c, &e) < 0 && strstr(e.msg, "w0500"), "%s", e.msg);
+	CHECK(conf_set(&c, "sizes", "w500.jpg", &e) == 0);
+	CHECK(conf_check(&c, &e) < 0 && strstr(e.msg, "-sizes"), "%s", e.msg);
+	CHECK(conf_set(&c, "sizes", "w500,,x5", &e) == 0);
+	CHECK(conf_check(&c, &e) == 0, "%s", e.msg);
+	CHECK(conf_set(&c, "sizes", "", &e) == 0);
+	/* Keys: long enough, visible ASCII; the old signing key only with a
+	 * new one. */
+	CHECK(conf_set(&c, "api_key", "short", &e) == 0);
+	CHECK(conf_check(&c, &e) < 0 && strstr(e.msg, "-api_key"), "%s", e.msg);
+	CHECK(conf_set(&c, "api_key", "0123456789 abcdef", &e) == 0);
+	CHECK(conf_check(&c, &e) < 0 && strstr(e.msg, "-api_key"), "%s", e.msg);
+	CHECK(conf_set(&c, "api_key", "0123456789abcdef", &e) == 0);
+	CHECK(conf_check(&c, &e) == 0, "%s", e.msg);
+	CHECK(conf_set(&c, "signing_key_old", "0123456789abcdef", &e) == 0);
+	CHECK(conf_check(&c, &e) < 0 && strstr(e.msg, "needs -signing_key"), "%s", e.msg);
+	CHECK(conf_set(&c, "signing_key", "fedcba9876543210", &e) == 0);
+	CHECK(conf_check(&c, &e) == 0, "%s", e.msg);
+	CHECK_INT(c.post_fetches, 2);
 	return TEST_END("conf");
 }

@@ -113,6 +113,44 @@ int main(void)
 	      !source_ip_private("172.32.0.1") && !source_ip_private("2606:2800::1"),
 	      "public addresses refused");
 
+	/* -allowed_sources: hosts, and URL prefixes compared as the origin
+	 * sees the path (dot segments removed, then decoded); an encoded
+	 * dot, slash or backslash matches no prefix. */
+	{
+		const char *al = "images.internal,http://10.0.0.5/pub/,HTTPS://Cdn.Example/x/";
+
+		CHECK(source_url_allowed(al, "http://IMAGES.internal:8080/a.jpg"));
+		CHECK(source_url_allowed(al, "http://10.0.0.5/pub/a.jpg"));
+		CHECK(source_url_allowed(al, "http://10.0.0.5:80/pub/a/b.jpg"));
+		CHECK(source_url_allowed(al, "http://10.0.0.5/pub/a/../b.jpg"));
+		CHECK(source_url_allowed(al, "http://10.0.0.5/pub/./b.jpg"));
+		CHECK(source_url_allowed(al, "http://10.0.0.5/pub/%41.jpg?x=%2e%2e"),
+		      "the query is not the path");
+		CHECK(source_url_allowed(al, "https://cdn.example/x/1.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub/%2e%2e/secret.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub/%2E%2E/secret.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub/%2e./secret.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub/../secret.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub/a/../../secret.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub/..%2fsecret.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub/..%5csecret.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub/..\\secret.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub%2fsecret.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub/%00.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/public/a.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5/pub"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5:8080/pub/a.jpg"));
+		CHECK(!source_url_allowed(al, "https://10.0.0.5/pub/a.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.6/pub/a.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5.evil.net/pub/a.jpg"));
+		CHECK(!source_url_allowed(al, "http://10.0.0.5@evil.net/pub/a.jpg"));
+		CHECK(!source_url_allowed(al, "not a url"));
+		CHECK(!source_url_allowed("", "http://10.0.0.5/pub/a.jpg"));
+		/* A prefix that is itself written with dot segments. */
+		CHECK(source_url_allowed("http://h/a/../pub/", "http://h/pub/x.jpg"));
+		CHECK(!source_url_allowed("http://h/a/../pub/", "http://h/a/x.jpg"));
+	}
+
 	/* Only http and https, even when the template says otherwise. */
 	o.tmpl = "gopher://127.0.0.1/{id}";
 	s = source_new();

@@ -7,11 +7,12 @@
 -- characters and s2 the two before them (3589782 -> 82/97, 123 -> 23/_1,
 -- 42 -> 42/__, 7 -> _7/__). STORE is the document root.
 --
--- A GET or HEAD of an image URL whose file is in the store: lighttpd serves
--- that file, with the Cache-Control header the responder gives what it
--- makes. Everything else (a miss, any other URL, any other method) is
--- restarted as /.image-server/, which fastcgi.server hands to the
--- responder. lighttpd still sends the client's own request target, as it
+-- A GET or HEAD of an image URL, spelled as its store path, whose file is
+-- in the store: lighttpd serves that file, with the Cache-Control header
+-- the responder gives what it makes. Everything else (a miss, any other
+-- URL or spelling, any other method) is restarted as /.image-server/,
+-- which fastcgi.server hands to the responder: a hit and a miss get the
+-- same answer to another spelling (400) or method (405 with Allow). lighttpd still sends the client's own request target, as it
 -- was sent, as REQUEST_URI, and that is what the responder parses.
 --
 -- Only names like "w500.jpg" (lower-case name, dot, extension) are looked
@@ -22,6 +23,10 @@
 local r = lighty.r
 local attr = r.req_attr
 local path = attr["uri.path"] -- decoded and normalised by lighttpd
+-- the path as the client sent it (request.orig-uri, without its query
+-- string): a hit only when the two are the same, so that /w50%30.jpg or
+-- //m/f/id/w500.jpg is the responder's 400, not a second URL of w500.jpg
+local raw = (attr["request.orig-uri"] or ""):match("^[^?]*")
 
 -- Already sent to the responder (below): leave it to mod_fastcgi.
 if path:sub(1, 15) == "/.image-server/" then
@@ -31,7 +36,7 @@ end
 local m, f, id, file = path:match(
 	"^/([a-z0-9_]+)/([a-z0-9_]+)/([0-9A-Za-z_%-]+)/([a-z0-9_%-]+%.[a-z0-9]+)$")
 local method = attr["request.method"]
-if m and #m <= 32 and #f <= 32 and #id <= 64 and
+if m and #m <= 32 and #f <= 32 and #id <= 64 and raw == path and
 	(method == "GET" or method == "HEAD") then
 	local p = ("____" .. id):sub(-4)
 	local full = attr["physical.doc-root"] .. "/" .. m .. "/" .. f .. "/" ..
