@@ -61,6 +61,8 @@ int jobs_submit(struct output_worker *w, const char *model, const char *field,
 	}
 	if (nask == 0)
 		return 0;
+	if (c->redis_wait_replicas > 0)
+		redis_wait_begin(redis);
 	/* All or nothing: a POST that is told 503 has queued nothing. */
 	rc = queue_push_all(redis, ask, nask, force, (long)c->queue_max, pushed);
 	if (rc == QUEUE_DOWN)
@@ -73,6 +75,14 @@ int jobs_submit(struct output_worker *w, const char *model, const char *field,
 			       (long long)c->queue_max);
 	for (int k = 0; k < nask; k++)
 		queued[at[k]] = pushed[k] ? 1 : 2;
+	/* Not answered 201 until replicas hold the jobs: a master that dies
+	 * now does not take them along (a failover promotes a replica). */
+	if (c->redis_wait_replicas > 0 &&
+	    redis_wait(redis, c->redis_wait_replicas) < c->redis_wait_replicas)
+		return err_set(e, ERR_BUSY, "the jobs were queued, but fewer "
+			       "than %d Redis replica(s) confirmed them; the "
+			       "original was stored, and the POST may be sent "
+			       "again", c->redis_wait_replicas);
 	return 0;
 }
 

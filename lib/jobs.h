@@ -26,7 +26,10 @@
  * 1 for a job queued now, 2 for one that was pending already, 0 for an
  * output in the store.  All or nothing: returns 0, or -1 with ERR_BUSY
  * and nothing queued when the new jobs would take the queue over
- * -queue_max or Redis is down.
+ * -queue_max or Redis is down.  With -redis_wait_replicas N, it returns 0
+ * only once N replicas hold the jobs (Redis WAIT), and -1 with ERR_BUSY
+ * when fewer confirmed them: they are queued on the master then, but a
+ * failover may lose them, and sending the POST again is safe.
  */
 int jobs_submit(struct output_worker *w, const char *model, const char *field,
 		const char *id, const char *const *files, int n, int force,
