@@ -39,6 +39,7 @@
 #include "startup.h"
 #include "stats.h"
 #include "store.h"
+#include "storefs.h"
 #include "version.h"
 
 struct thread {
@@ -234,12 +235,28 @@ static int open_listener(const struct conf *c, struct err *e)
 	return listener_check(0, e) < 0 ? -1 : 0;
 }
 
-/* A store that is missing or not writable fails every miss: say so now. */
-static void warn_store(const char *store)
+/*
+ * A store that this host cannot write fails every miss: say so now, by
+ * writing a file as a miss would (a read-only mount, a full disk).  Then
+ * its mount, held to what the store relies on (NFS options: storefs.h).
+ */
+static void check_store(const char *store)
 {
-	if (access(store, W_OK | X_OK) < 0)
+	struct storefs_report rep;
+	struct err e;
+
+	if (access(store, F_OK) < 0)
 		log_warn("store %s: %s; every miss will fail until it exists "
 			 "and is writable (-store)", store, strerror(errno));
+	else if (store_probe(store, &e) < 0)
+		log_warn("store %s: %s; every miss will fail until it exists "
+			 "and is writable (-store)", store, e.msg);
+	if (storefs_check_self(store, &rep) < 0)
+		return;
+	log_info("store %s: %s on %s (%s)", store, rep.fstype, rep.mount_point,
+		 rep.options);
+	for (int i = 0; i < rep.nwarn; i++)
+		log_warn("store %s: %s", store, rep.warn[i]);
 }
 
 static void write_pid_file(const char *path)
@@ -508,7 +525,7 @@ int main(int argc, char **argv)
 			log_error("%s", e.msg);
 		return 2;
 	}
-	warn_store(conf->store);
+	check_store(conf->store);
 	install_handlers();
 	if (start_request_threads(&threads, conf, &server, listen_fd) < 0)
 		goto stop;

@@ -35,6 +35,14 @@ int store_path(const char *root, const char *model, const char *field,
 	return 0;
 }
 
+/*
+ * A full disk or quota is 507.  A store that this host may not write (a
+ * read-only mount, a remount after an error, permissions) is 503: on
+ * several hosts another one may well write it, a web server told so
+ * tries the next responder (deploy/nginx/multi-host.conf), and no other
+ * host is told this host's error (output.c leaves no error key for an
+ * ERR_BUSY).
+ */
 static int io_error(struct err *e, int errnum, const char *what,
 		    const char *path)
 {
@@ -42,6 +50,9 @@ static int io_error(struct err *e, int errnum, const char *what,
 
 	if (errnum == ENOSPC || errnum == EDQUOT)
 		code = ERR_STORAGE_FULL;
+	if (errnum == EROFS || errnum == EACCES || errnum == EPERM)
+		return err_set(e, ERR_BUSY, "store: %s %s: %s (not writable on "
+			       "this host)", what, path, strerror(errnum));
 	return err_set(e, code, "store: %s %s: %s", what, path,
 		       strerror(errnum));
 }
@@ -88,6 +99,15 @@ static int fsync_parent(const char *path)
 /*
  * Writes, fsyncs and closes a temporary file beside path; its name goes
  * into tmp.  Returns 0, or -1 with nothing left behind.
+ *
+ * What the store relies on of its file system (local or NFS; see "The
+ * store on NFS" in docs/deploying.md), and nothing more: the temporary
+ * file is made in the final name's own directory, with an exclusive
+ * create (mkostemp: O_EXCL, so two hosts never share one), and fsynced
+ * and closed before it is renamed, so that close-to-open consistency
+ * shows its whole content to any host that opens the final name; a
+ * rename (or a link, for store_write_new) within one directory is atomic.
+ * No file lock and no timestamp is ever read or relied on.
  */
 static int write_tmp(const char *path, const void *data, size_t len,
 		     char *tmp, size_t size, struct err *e)
@@ -145,6 +165,12 @@ int store_write_atomic(const char *path, const void *data, size_t len,
 	if (rename(tmp, path) < 0) {
 		int saved = errno;
 		unlink(tmp);
+		/* Both names are in one directory: EXDEV would mean a mount
+		 * under the store that breaks the atomic rename. */
+		if (saved == EXDEV)
+			return err_set(e, ERR_INTERNAL, "store: rename %s: the "
+				       "temporary file is on another file system",
+				       path);
 		return io_error(e, saved, "rename", path);
 	}
 	/* Make the rename itself durable before anyone is told the file exists. */
@@ -168,6 +194,23 @@ int store_write_new(const char *path, const void *data, size_t len,
 	if (rc == 0)
 		(void)fsync_parent(path);
 	return rc;
+}
+
+int store_probe(const char *root, struct err *e)
+{
+	char path[4096], host[64] = "host";
+	int n;
+
+	(void)gethostname(host, sizeof(host) - 1);
+	n = snprintf(path, sizeof(path), "%s/.probe.%s.%d", root, host,
+		     (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return err_set(e, ERR_INTERNAL, "store path too long");
+	if (store_write_atomic(path, "probe\n", 6, e) < 0)
+		return -1;
+	if (unlink(path) < 0)
+		return io_error(e, errno, "unlink", path);
+	return 0;
 }
 
 int store_read(const char *path, size_t max, struct buf *out, struct err *e)

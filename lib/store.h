@@ -40,7 +40,8 @@ void store_shard(const char *id, char s1[3], char s2[3]);
  * writes a temporary file beside it, fsyncs it, renames it to path and
  * fsyncs the directory.  On error nothing is left behind (the temporary
  * file is removed) and -1 is returned with ERR_STORAGE_FULL when the disk
- * or quota is full, else ERR_INTERNAL.
+ * or quota is full, ERR_BUSY when this host may not write the store (a
+ * read-only mount, permissions), else ERR_INTERNAL.
  */
 int store_write_atomic(const char *path, const void *data, size_t len,
 		       struct err *e);
@@ -52,6 +53,13 @@ int store_write_atomic(const char *path, const void *data, size_t len,
  */
 int store_write_new(const char *path, const void *data, size_t len,
 		    struct err *e);
+
+/*
+ * Writes, renames and removes a file ".probe.HOST.PID" in root as
+ * store_write_atomic() would, to find at start-up a store that this host
+ * cannot write.  Returns 0, or -1 with store_write_atomic()'s errors.
+ */
+int store_probe(const char *root, struct err *e);
 
 /*
  * Reads the whole file at path into out (appending).  Returns 0, or -1 with

@@ -105,6 +105,8 @@ int main(void)
 		mkdir(path, 0555);
 		snprintf(path, sizeof(path), "%s/ro/x/original", root);
 		CHECK(store_write_atomic(path, "x", 1, &e) < 0);
+		/* Not writable on this host: 503, for another host to try. */
+		CHECK(e.code == ERR_BUSY, "%s", err_name(e.code));
 	} else {
 		SKIP("a write under a read-only directory fails",
 		     "running as root, whom permissions do not stop");
@@ -113,6 +115,13 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/user/avatar/82/97/3589782/w500.jpg/x", root);
 	CHECK(store_write_atomic(path, "x", 1, &e) < 0 && e.code == ERR_INTERNAL,
 	      "%s", e.msg);
+
+	/* The start-up probe writes as a miss would, and leaves nothing. */
+	CHECK(store_probe(root, &e) == 0, "%s", e.msg);
+	snprintf(path, sizeof(path), "ls -A %s | grep -q probe", root);
+	CHECK(system(path) != 0, "a probe file was left in %s", root);
+	snprintf(path, sizeof(path), "%s/user/avatar/82/97/3589782/w500.jpg", root);
+	CHECK(store_probe(path, &e) < 0 && e.code == ERR_INTERNAL, "%s", e.msg);
 
 	snprintf(path, sizeof(path), "rm -rf %s", root);
 	CHECK(system(path) == 0);
