@@ -656,6 +656,37 @@ static void test_icc(void)
 	pixels_release(&grey);
 }
 
+/* A crop (rows further apart than its width) makes the very file its
+ * packed copy makes, in every format. */
+static void test_crops(void)
+{
+	static const encoder encs[] = { encode_jpeg, encode_png, encode_webp };
+	struct encode_opts o = { .quality = 80 };
+	struct pixels crop, copy;
+
+	make("plasma:fractal", 200, 150, 3, &crop);
+	pixels_crop(&crop, 13, 7, 111, 77);
+	pixels_init(&copy);
+	pixels_alloc(&copy, 111, 77, 3, NULL);
+	for (unsigned y = 0; y < 77; y++)
+		memcpy(copy.data + y * copy.stride, crop.data + y * crop.stride,
+		       111 * 3);
+	for (int i = 0; i < 3; i++) {
+		struct buf a, b;
+
+		buf_init(&a);
+		buf_init(&b);
+		CHECK(encs[i](&crop, &o, &a, NULL) == 0 &&
+		      encs[i](&copy, &o, &b, NULL) == 0);
+		CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+		      "encoder %d: a crop made another file", i);
+		buf_release(&a);
+		buf_release(&b);
+	}
+	pixels_release(&crop);
+	pixels_release(&copy);
+}
+
 static void test_refusals(void)
 {
 	static const encoder encs[] = { encode_jpeg, encode_png, encode_webp };
@@ -721,6 +752,7 @@ int main(int argc, char **argv)
 	test_png();
 	test_webp();
 	test_icc();
+	test_crops();
 	test_refusals();
 	MagickCoreTerminus();
 	return TEST_END("test_encode");

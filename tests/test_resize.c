@@ -234,6 +234,27 @@ static void test_flat(void)
 		}
 }
 
+/* Lanczos3 alone over a big reduction: hundreds of taps, each weight a
+ * few units of 1/16384, whose rounding errors add up unless each set of
+ * weights is made to sum to one again. */
+static void test_flat_many_taps(void)
+{
+	struct resize_axis plan[2] = { { 1, RESIZE_LANCZOS3 }, { 1, RESIZE_COPY } };
+	struct pixels in, out;
+	int ok = 1;
+
+	pixels_init(&in);
+	pixels_init(&out);
+	pixels_alloc(&in, 2000, 2, 1, NULL);
+	memset(in.data, 250, 4000);
+	CHECK(resize_pixels_plan(&in, 7, 2, plan, &out, NULL) == 0);
+	for (unsigned i = 0; i < 14; i++)
+		ok &= out.data[i] == 250;
+	CHECK(ok, "a flat image came out at %u", out.data[3]);
+	pixels_release(&in);
+	pixels_release(&out);
+}
+
 /*
  * Transparent red beside opaque blue: premultiplied, no red reaches a
  * visible pixel.  And against MagickCore (which weighs colour by alpha
@@ -376,6 +397,7 @@ int main(int argc, char **argv)
 	test_like_magick();
 	test_box();
 	test_flat();
+	test_flat_many_taps();
 	test_alpha();
 	test_stride_and_refusals();
 	MagickCoreTerminus();
