@@ -36,6 +36,34 @@ static void request_path(FCGX_Request *req, char *buf, size_t size)
 	buf[len] = '\0';
 }
 
+/*
+ * A GET or HEAD of an output: parsed, checked, then from the store, or
+ * made when the policy lets this miss be made (-sizes, -signing_key).
+ */
+static int get_output(struct handler *h, const struct conf *c,
+		      FCGX_Request *req, const char *path,
+		      struct url_request *r, struct buf *out,
+		      enum output_how *how, struct err *e)
+{
+	if (url_parse(path, r, e) < 0 ||
+	    policy_check_output(c, h->server->formats_available, r, e) < 0)
+		return -1;
+	if (policy_check_miss(c, r, path, param(req, "QUERY_STRING"), e) < 0) {
+		/* A hit needs no signature: this one reached us only because
+		 * it was stored just after the web server looked. */
+		if (output_stored(h->worker, r, out) < 0)
+			return -1;
+		err_clear(e);
+		*how = OUTPUT_STORE;
+		return 0;
+	}
+	if (output_get(h->worker, r, out, how, e) < 0) {
+		stats_event("image_request_fail");
+		return -1;
+	}
+	return 0;
+}
+
 void handler_serve(struct handler *h, FCGX_Request *req)
 {
 	const struct conf *c = output_env_conf(h->server->env);
@@ -54,11 +82,15 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 	buf_init(&out);
 	request_path(req, path, sizeof(path));
 	stats_add(STAT_REQUESTS, 1);
-	if (m == POLICY_POST) {
+	if ((m == POLICY_POST || m == POLICY_DELETE) &&
+	    policy_check_write(c, FCGX_GetParam("HTTP_AUTHORIZATION", req->envp),
+			       &e) < 0) {
+		/* answered below: 401 */
+	} else if (m == POLICY_POST) {
 		if (post_serve(h->worker, h->server->formats_available, req,
 			       path, c, &e) > 0)
 			return; /* answered and logged */
-	} else if (m == POLICY_OTHER) {
+	} else if (m == POLICY_OTHER || m == POLICY_DELETE) {
 		err_set(&e, ERR_METHOD, "method %s is not allowed: use %s",
 			method, POLICY_ALLOW);
 	} else if (strcmp(path, "/status") == 0) {
@@ -70,11 +102,8 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 		pages_metrics(req, h->server->env, h->worker, head);
 		log_info("%s /metrics 200", method);
 		return;
-	} else if (url_parse(path, &r, &e) == 0 &&
-		   policy_check_output(c, h->server->formats_available, &r,
-				       &e) == 0 &&
-		   output_get(h->worker, &r, &out, &how, &e) < 0) {
-		stats_event("image_request_fail");
+	} else {
+		(void)get_output(h, c, req, path, &r, &out, &how, &e);
 	}
 
 	if (e.code == ERR_NONE) {

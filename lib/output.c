@@ -14,17 +14,20 @@
 #include "image.h"
 #include "log.h"
 #include "registry.h"
+#include "slots.h"
 #include "source.h"
 #include "stats.h"
 #include "store.h"
 
 #define POLL_MS 50 /* how often a waiter looks for another process's result */
+#define FETCH_WAIT_MS 1000 /* a POST's wait for a -post_fetches slot */
 
 struct output_env {
 	_Atomic(const struct conf *) conf; /* swapped by a reload */
 	struct redis *redis;
 	struct registry *registry;
 	struct flight *flight;
+	struct slots *fetches; /* POST source= fetches under way */
 };
 
 struct output_worker {
@@ -66,9 +69,10 @@ struct output_env *output_env_new(const struct conf *c, struct err *e)
 	}
 	atomic_init(&env->conf, c);
 	env->flight = flight_new();
+	env->fetches = slots_new();
 	env->redis = redis_new(c, e);
 	env->registry = env->redis ? registry_new(env->redis, e) : NULL;
-	if (env->flight == NULL || env->registry == NULL) {
+	if (env->flight == NULL || env->fetches == NULL || env->registry == NULL) {
 		output_env_free(env);
 		return NULL;
 	}
@@ -82,6 +86,7 @@ void output_env_free(struct output_env *env)
 	registry_free(env->registry);
 	redis_free(env->redis);
 	flight_free(env->flight);
+	slots_free(env->fetches);
 	free(env);
 }
 
@@ -164,6 +169,7 @@ struct output_claim {
 	char name[512];   /* image/file: its lock and error key */
 	char path[4096];  /* in the store */
 	int original;     /* the original: checked before it is kept */
+	int checked;      /* the original passed the checks already */
 	struct registry_lock *lock; /* NULL: Redis is off or down */
 };
 
@@ -219,23 +225,33 @@ static void claim_end(struct output_worker *w, struct output_claim *cl,
 	cl->lock = NULL;
 }
 
-/* Checks (an original), writes, records and lets go of cl.  Returns 0, or
- * -1 with the error, which is left for the waiters too. */
+/* Checks (an original), writes, records and lets go of cl.  An original
+ * is only ever created, never replaced: one that is there already (put
+ * there without our lock: Redis was down, or the lock had expired) is
+ * kept and data dropped.  Returns 0, 1 when an original was there
+ * already, or -1 with the error, which is left for the waiters too. */
 static int claim_commit(struct output_worker *w, struct output_claim *cl,
 			const void *data, size_t len, struct err *e)
 {
 	struct sniff_info si;
+	int rc;
 
 	/* Only an original that decodes is kept: a bad one would be refused
 	 * again on every request anyway, and would block its id for good. */
-	if ((cl->original && gate_original(data, len, &w->limits, &si, e) < 0) ||
-	    store_write_atomic(cl->path, data, len, e) < 0) {
+	if (cl->original && !cl->checked &&
+	    gate_original(data, len, &w->limits, &si, e) < 0) {
+		claim_end(w, cl, e);
+		return -1;
+	}
+	rc = cl->original ? store_write_new(cl->path, data, len, e)
+			  : store_write_atomic(cl->path, data, len, e);
+	if (rc < 0) {
 		claim_end(w, cl, e);
 		return -1;
 	}
 	(void)registry_add(w->redis, cl->image, cl->file);
 	claim_end(w, cl, NULL);
-	return 0;
+	return rc;
 }
 
 /*
@@ -307,9 +323,20 @@ static int lead(struct output_worker *w, const struct target *t,
 		claim_end(w, cl, e);
 		return -1;
 	}
-	if (claim_commit(w, cl, out->data, out->len, e) < 0) {
+	rc = claim_commit(w, cl, out->data, out->len, e);
+	if (rc < 0) {
 		buf_release(out);
 		return -1;
+	}
+	if (rc == 1) {
+		/* An original appeared meanwhile: that one is the id's, and
+		 * every output is made from it, never from what we fetched. */
+		buf_release(out);
+		*how = OUTPUT_WAITED;
+		if (from_store(cl->path, out) < 0)
+			return err_set(e, ERR_INTERNAL, "cannot read back %s",
+				       cl->path);
+		return 0;
 	}
 	*how = OUTPUT_MADE;
 	return 0;
@@ -440,6 +467,18 @@ int output_original(struct output_worker *w, const char *model,
 	return produce(w, &t, &cl, out, &how, e);
 }
 
+int output_stored(struct output_worker *w, const struct url_request *r,
+		  struct buf *out)
+{
+	char path[4096];
+
+	refresh(w);
+	if (store_path(w->conf->store, r->model, r->field, r->id, r->file, path,
+		       sizeof(path), NULL) < 0)
+		return -1;
+	return from_store(path, out);
+}
+
 int output_get(struct output_worker *w, const struct url_request *r,
 	       struct buf *out, enum output_how *how, struct err *e)
 {
@@ -495,7 +534,7 @@ int output_commit(struct output_worker *w, struct output_claim *claim,
 	int rc = claim_commit(w, claim, data, len, e);
 
 	free(claim);
-	return rc;
+	return rc < 0 ? -1 : 0;
 }
 
 void output_abort(struct output_worker *w, struct output_claim *claim,
@@ -520,14 +559,74 @@ static int sha256_hex(const void *data, size_t len, char hex[65])
 	return 0;
 }
 
+/* The original in the store for cl is the one info describes (then
+ * info->existed), or a different one: ERR_CONFLICT. */
+static int same_original(struct output_worker *w, struct output_claim *cl,
+			 struct output_original_info *info, struct err *e)
+{
+	char old_hash[65];
+	struct buf old;
+	int rc = -1;
+
+	buf_init(&old);
+	if (store_read(cl->path, SIZE_MAX - 1, &old, NULL) < 0) {
+		err_set(e, ERR_INTERNAL, "cannot read back %s", cl->path);
+	} else if (sha256_hex(old.data, old.len, old_hash) == 0 &&
+		   strcmp(old_hash, info->sha256) == 0) {
+		info->existed = 1;
+		(void)registry_add(w->redis, cl->image, STORE_ORIGINAL);
+		rc = 0;
+	} else {
+		err_set(e, ERR_CONFLICT,
+			"a different original is stored for %s; an id's "
+			"original never changes", cl->image);
+	}
+	buf_release(&old);
+	return rc;
+}
+
+/*
+ * Keeps data as cl's original under the original's lock: while another
+ * worker holds it (a GET fetching the original from the source, another
+ * POST), waits for it to end, up to -wait_timeout; then finds the
+ * original it stored, or creates ours.  Returns 0 or -1.
+ */
+static int put_claimed(struct output_worker *w, struct output_claim *cl,
+		       const void *data, size_t len,
+		       struct output_original_info *info, struct err *e)
+{
+	double until = clock_now_ms() + w->conf->wait_timeout * 1000.0;
+
+	for (;;) {
+		switch (claim_try(w, cl, NULL)) {
+		case OUTPUT_CLAIM_STORED:
+			return same_original(w, cl, info, e);
+		case OUTPUT_CLAIM_MINE:
+			switch (claim_commit(w, cl, data, len, e)) {
+			case 0: return 0;
+			case 1: return same_original(w, cl, info, e);
+			default: return -1;
+			}
+		case OUTPUT_CLAIM_HELD:
+			break;
+		}
+		if (clock_now_ms() >= until)
+			return err_set(e, ERR_BUSY,
+				       "timed out after %d s waiting for another "
+				       "worker storing the original of %s",
+				       w->conf->wait_timeout, cl->image);
+		clock_sleep_ms(POLL_MS);
+	}
+}
+
 int output_put_original(struct output_worker *w, const char *model,
 			const char *field, const char *id, const void *data,
 			size_t len, struct output_original_info *info,
 			struct err *e)
 {
-	char path[4096], image[256], old_hash[65];
-	struct buf old;
-	int rc = -1;
+	struct output_claim cl;
+	struct err result;
+	int rc;
 
 	refresh(w);
 	memset(info, 0, sizeof(*info));
@@ -536,38 +635,33 @@ int output_put_original(struct output_worker *w, const char *model,
 	sniff_shown_size(&info->sniff, &info->width, &info->height);
 	if (sha256_hex(data, len, info->sha256) < 0)
 		return err_set(e, ERR_INTERNAL, "sha256 failed");
-	if (store_path(w->conf->store, model, field, id, STORE_ORIGINAL, path,
-		       sizeof(path), e) < 0)
+	if (claim_init(w, &cl, model, field, id, STORE_ORIGINAL, e) < 0)
 		return -1;
-	snprintf(image, sizeof(image), "%s/%s/%s", model, field, id);
-	buf_init(&old);
-	/* Written only if no original is there, atomically with respect to a
-	 * concurrent POST or a GET fetching it from the source. */
-	rc = store_write_new(path, data, len, e);
-	if (rc <= 0) {
-		if (rc == 0)
-			(void)registry_add(w->redis, image, STORE_ORIGINAL);
-		goto out;
-	}
-	rc = -1; /* one was there: the same bytes, or a conflict */
-	if (store_read(path, SIZE_MAX - 1, &old, NULL) == 0) {
-		if (sha256_hex(old.data, old.len, old_hash) == 0 &&
-		    strcmp(old_hash, info->sha256) == 0) {
-			info->existed = 1;
-			(void)registry_add(w->redis, image, STORE_ORIGINAL);
-			rc = 0;
-		} else {
-			err_set(e, ERR_CONFLICT,
-				"a different original is stored for %s; an id's "
-				"original never changes",
-				image);
+	cl.checked = 1;
+	/* One writer per original: in this process, the thread that leads
+	 * its single flight (a GET fetching it, or a POST); across
+	 * processes, the holder of its Redis lock. */
+	for (int tries = 0; tries < 3; tries++) {
+		rc = flight_begin(w->env->flight, cl.name, w->conf->wait_timeout,
+				  &result);
+		if (rc < 0) {
+			*e = result;
+			return -1;
 		}
-	} else {
-		err_set(e, ERR_INTERNAL, "cannot read back %s", path);
+		if (rc == 0)
+			continue; /* another thread had it: look again */
+		err_clear(&result);
+		rc = put_claimed(w, &cl, data, len, info, &result);
+		if (rc < 0)
+			*e = result;
+		/* Who waits for the original here finds it in the store,
+		 * unless none could be stored. */
+		if (rc == 0 || result.code == ERR_CONFLICT)
+			err_clear(&result);
+		flight_end(w->env->flight, cl.name, &result);
+		return rc;
 	}
-out:
-	buf_release(&old);
-	return rc;
+	return err_set(e, ERR_BUSY, "the original of %s is busy", cl.image);
 }
 
 int output_fetch_url(struct output_worker *w, const char *url,
@@ -582,8 +676,16 @@ int output_fetch_url(struct output_worker *w, const char *url,
 	o.guard = 1;
 	o.allow_private = w->conf->allow_private_sources;
 	o.allowed = w->conf->allowed_sources;
+	/* A client's source may trickle a byte a second: only a few such
+	 * fetches at once, so that they never hold every request thread and
+	 * GETs keep their latency; one more is told to come back (503). */
+	if (slots_take(w->env->fetches, w->conf->post_fetches, FETCH_WAIT_MS) < 0)
+		return err_set(e, ERR_BUSY, "%d source= fetches are under way "
+			       "already (-post_fetches); try again later",
+			       w->conf->post_fetches);
 	stats_gauge(GAUGE_DOWNLOADING, 1);
 	rc = source_fetch_url(w->source, &o, url, out, e);
 	stats_gauge(GAUGE_DOWNLOADING, -1);
+	slots_give(w->env->fetches);
 	return counted(rc, start);
 }

@@ -74,6 +74,11 @@ struct redis_conn *output_worker_redis(struct output_worker *w);
 int output_get(struct output_worker *w, const struct url_request *r,
 	       struct buf *out, enum output_how *how, struct err *e);
 
+/* Appends the bytes of output r to out if it is in the store and
+ * returns 0; else -1, and nothing is made. */
+int output_stored(struct output_worker *w, const struct url_request *r,
+		  struct buf *out);
+
 /*
  * Reads the original of (model, field, id) from the store, or fetches it
  * from the source, checks it (format, limits) and keeps it in the store.
@@ -113,8 +118,10 @@ int output_claim(struct output_worker *w, const char *model,
 /*
  * Keeps data as the claimed file: an original must pass the checks on
  * originals (format, limits); written atomically, recorded in Redis, the
- * claim let go of and freed.  Returns 0, or -1 with the error, which is
- * also left for the workers waiting on it.
+ * claim let go of and freed.  An original is only ever created: if one
+ * appeared meanwhile (put there without the lock, while Redis was down),
+ * it is kept and data dropped.  Returns 0, or -1 with the error, which
+ * is also left for the workers waiting on it.
  */
 int output_commit(struct output_worker *w, struct output_claim *claim,
 		  const void *data, size_t len, struct err *e);
@@ -134,12 +141,15 @@ struct output_original_info {
 
 /*
  * Stores data as the original of (model, field, id), given by a client:
- * checked as the source's originals are, written atomically and recorded
- * in Redis.  If an original is stored already, the same bytes are fine
+ * checked as the source's originals are, then created (never replaced)
+ * under the original's lock, as output_original() fetches it, and
+ * recorded in Redis.  While another worker holds that lock (a GET
+ * fetching the original from the source), it waits up to -wait_timeout
+ * for it.  If an original is stored already, the same bytes are fine
  * (info->existed = 1) and different ones are refused with ERR_CONFLICT:
  * outputs made from it may be cached anywhere, so an id never changes.
- * Returns 0, or -1 with ERR_UNPROCESSABLE, ERR_CONFLICT, ERR_STORAGE_FULL
- * or ERR_INTERNAL.
+ * Returns 0, or -1 with ERR_UNPROCESSABLE, ERR_CONFLICT, ERR_BUSY,
+ * ERR_STORAGE_FULL or ERR_INTERNAL.
  */
 int output_put_original(struct output_worker *w, const char *model,
 			const char *field, const char *id, const void *data,
@@ -150,7 +160,9 @@ int output_put_original(struct output_worker *w, const char *model,
  * Fetches a client-given URL (POST source=) with the guard on: http(s)
  * only, public addresses only unless -allowed_sources or
  * -allow_private_sources say otherwise, byte cap and timeouts as for the
- * source.  Errors as source_fetch_url().
+ * source.  At most -post_fetches run at once in the process; one more
+ * waits up to a second for its turn, then fails with ERR_BUSY.  Other
+ * errors as source_fetch_url().
  */
 int output_fetch_url(struct output_worker *w, const char *url,
 		     struct buf *out, struct err *e);

@@ -125,7 +125,9 @@ static int start_redis(int base)
  * are alike (cookies aside); counted events are watched with a different
  * one that comes between two of them: IN_OPEN with IN_CLOSE_NOWRITE,
  * IN_MOVED_TO with IN_MOVED_FROM (renames in one directory are one at a
- * time). */
+ * time).  An output is renamed into place, an original linked (it is
+ * only ever created): IN_CREATE of its name, between the temporary
+ * file's own. */
 static int ino_fd;
 
 struct seen {
@@ -160,7 +162,7 @@ static void ino_drain(void)
 			if (x->len > 0) {
 				struct seen *s = seen_of(x->wd, x->name);
 				s->opens += (x->mask & IN_OPEN) != 0;
-				s->moved_in += (x->mask & IN_MOVED_TO) != 0;
+				s->moved_in += (x->mask & (IN_MOVED_TO | IN_CREATE)) != 0;
 			}
 			p += sizeof(*x) + x->len;
 		}
@@ -196,10 +198,12 @@ static int watch_store(const char *id)
 		}
 	}
 	mkdir(path, 0755);
-	return inotify_add_watch(ino_fd, path, IN_MOVED_FROM | IN_MOVED_TO);
+	return inotify_add_watch(ino_fd, path,
+				 IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE);
 }
 
-/* How many times file was renamed into place in the watched directory. */
+/* How many times file was renamed or linked into place in the watched
+ * directory. */
 static int store_writes(int wd, const char *file)
 {
 	ino_drain();
@@ -209,6 +213,7 @@ static int store_writes(int wd, const char *file)
 /* ---- an http:// source that counts its requests -------------------------- */
 
 #define ORIGIN_IDS 100
+#define ORIGIN_SLOW 90 /* ids from here on are answered after 500 ms */
 
 static struct {
 	int fd, port;
@@ -248,6 +253,8 @@ static void origin_answer(int c)
 	buf_init(&body);
 	if (sscanf(req, "GET /m/f/%d.jpg ", &id) == 1 && id >= 0 && id < ORIGIN_IDS) {
 		atomic_fetch_add(&origin.hits[id], 1);
+		if (id >= ORIGIN_SLOW)
+			clock_sleep_ms(500);
 		snprintf(path, sizeof(path), "%s/%d.jpg", src_dir, id);
 		(void)store_read(path, SIZE_MAX - 1, &body, NULL);
 	}
@@ -431,6 +438,16 @@ static unsigned jpeg_width(const struct buf *b)
 	if (sniff(b->data, b->len, &si, NULL) < 0 || si.format != SNIFF_JPEG)
 		return 0;
 	return si.width;
+}
+
+/* A JPEG's height from its header, or 0. */
+static unsigned jpeg_height(const struct buf *b)
+{
+	struct sniff_info si;
+
+	if (sniff(b->data, b->len, &si, NULL) < 0 || si.format != SNIFF_JPEG)
+		return 0;
+	return si.height;
 }
 
 static int get(struct output_worker *w, const char *path, struct buf *out,
@@ -796,6 +813,114 @@ static void test_put_original(struct output_env *env)
 	output_worker_free(w);
 }
 
+struct putter {
+	struct output_env *env;
+	const char *id;
+	const unsigned char *data;
+	size_t len;
+	int rc;
+	struct output_original_info info;
+	struct err e;
+};
+
+static void *put_one(void *arg)
+{
+	struct putter *p = arg;
+	struct output_worker *w = output_worker_new(p->env);
+
+	err_clear(&p->e);
+	p->rc = output_put_original(w, "m", "f", p->id, p->data, p->len,
+				    &p->info, &p->e);
+	output_worker_free(w);
+	return NULL;
+}
+
+/* One writer per original: a POST waits while another worker holds the
+ * original's lock (as a GET fetching it does), and never replaces what
+ * that worker stored; an original is only ever created, so a fetch that
+ * finds one there when it is done serves that one. */
+static void test_one_writer(struct output_env *ea, struct output_env *eb,
+			    struct output_env *ha)
+{
+	struct output_worker *a = output_worker_new(ea), *h;
+	struct output_claim *ca = NULL;
+	enum output_claim_rc rc = OUTPUT_CLAIM_STORED;
+	struct putter p = { .env = eb };
+	struct getter g = { .env = ha, .path = "/m/f/90/w20.jpg" };
+	unsigned char *jpg, *tall;
+	size_t len, tlen;
+	char path[4096];
+	struct err e, why;
+	pthread_t t;
+
+	jpg = make_jpeg(200, 100, "gradient:red-blue", &len);
+	tall = make_jpeg(100, 200, "gradient:green-blue", &tlen);
+
+	/* Held: the POST waits, then finds the holder's original (409). */
+	CHECK_RC(output_claim(a, "m", "f", "32", STORE_ORIGINAL, &rc, &ca, &e), 0);
+	CHECK_INT(rc, OUTPUT_CLAIM_MINE);
+	p.id = "32", p.data = tall, p.len = tlen;
+	pthread_create(&t, NULL, put_one, &p);
+	clock_sleep_ms(300);
+	CHECK_INT(in_store("32", STORE_ORIGINAL), 0); /* it waits */
+	CHECK_RC(commit(a, ca, jpg, len, &e), 0);
+	pthread_join(t, NULL);
+	CHECK_INT(p.rc, -1);
+	CHECK(p.e.code == ERR_CONFLICT, "%s", err_name(p.e.code));
+	CHECK(store_holds("32", STORE_ORIGINAL, jpg, len), "original replaced");
+
+	/* The holder fails (no original at the source): the POST's is kept. */
+	CHECK_RC(output_claim(a, "m", "f", "33", STORE_ORIGINAL, &rc, &ca, &e), 0);
+	CHECK_INT(rc, OUTPUT_CLAIM_MINE);
+	p.id = "33";
+	pthread_create(&t, NULL, put_one, &p);
+	clock_sleep_ms(300);
+	err_set(&why, ERR_NOT_FOUND, "original not found at the source");
+	output_abort(a, ca, &why);
+	pthread_join(t, NULL);
+	CHECK_INT(p.rc, 0);
+	CHECK_INT(p.info.existed, 0);
+	CHECK(store_holds("33", STORE_ORIGINAL, tall, tlen));
+
+	/* Claimed, and meanwhile an original appears without the lock (as
+	 * while Redis is down): the commit keeps it. */
+	CHECK_RC(output_claim(a, "m", "f", "34", STORE_ORIGINAL, &rc, &ca, &e), 0);
+	CHECK_INT(rc, OUTPUT_CLAIM_MINE);
+	path_of("34", STORE_ORIGINAL, path, sizeof(path));
+	CHECK_RC(store_write_atomic(path, tall, tlen, &e), 0);
+	CHECK_RC(commit(a, ca, jpg, len, &e), 0);
+	CHECK(store_holds("34", STORE_ORIGINAL, tall, tlen), "original replaced");
+
+	/* A GET fetching the original from a slow source, and an original
+	 * stored meanwhile without the lock: the GET serves an output of the
+	 * one in the store, which it never replaces. */
+	put_source("90", jpg, len);
+	buf_init(&g.out);
+	pthread_create(&t, NULL, get_one, &g);
+	clock_sleep_ms(200);
+	path_of("90", STORE_ORIGINAL, path, sizeof(path));
+	CHECK_RC(store_write_atomic(path, tall, tlen, &e), 0);
+	pthread_join(t, NULL);
+	CHECK_INT(g.rc, 0);
+	CHECK_INT(atomic_load(&origin.hits[90]), 1);
+	CHECK(store_holds("90", STORE_ORIGINAL, tall, tlen), "original replaced");
+	CHECK(jpeg_width(&g.out) == 20 && jpeg_height(&g.out) == 40,
+	      "made from the fetched original: %ux%u", jpeg_width(&g.out),
+	      jpeg_height(&g.out));
+	buf_release(&g.out);
+	/* And its output's next asker gets the same. */
+	h = output_worker_new(ha);
+	buf_init(&g.out);
+	CHECK_RC(get(h, "/m/f/90/w20.jpg", &g.out, &g.how, &e), 0);
+	CHECK_INT(jpeg_height(&g.out), 40);
+	buf_release(&g.out);
+	output_worker_free(h);
+
+	free(jpg);
+	free(tall);
+	output_worker_free(a);
+}
+
 /* Redis stopped: the work is ours whatever, de-duplicated in-process. */
 static void test_redis_down(struct output_env *env)
 {
@@ -891,6 +1016,7 @@ int main(int argc, char **argv)
 	herd(both, 2, "11", "w120.jpg", "two processes");
 	test_claims(ea, eb, reg, third);
 	test_put_original(ea);
+	test_one_writer(ea, eb, ha);
 	test_redis_down(ha);
 
 	redis_conn_free(third);

@@ -117,7 +117,9 @@ expect "no original and no source: 400" "$code" 400
 # --- guarded sources -----------------------------------------------------------
 post "/post/img/3?outputs=x100.jpg&source=$(urlenc "http://127.0.0.1:$RPORT/x.jpg")"
 expect "loopback source not in the allow-list: 403" "$code" 403
-expect_re "403 says why" "$(cat "$T/body")" 'not public'
+expect "403 names nothing" "$(cat "$T/body")" forbidden
+wait_line "$STACK_DIR/p.log" "POST /post/img/3 403 .*source address 127.0.0.1 is not public" ||
+	fail "403: the reason is logged" "no line in $STACK_DIR/p.log"
 post "/post/img/3?outputs=x100.jpg&source=$(urlenc "http://127.0.0.1:$OPORT/to-loopback/x")"
 expect "redirect to loopback: 403" "$code" 403
 post "/post/img/3?outputs=x100.jpg&source=$(urlenc "file:///etc/passwd")"
@@ -186,5 +188,5 @@ expect "kill -9: no temporary file readable as an output" \
 	"$(find "$STORE" -name '*.png' ! -name '.*' -size 0 | wc -l)" 0
 
 # --- the queue on the status page, and the keys -------------------------------
-keys=$(rcli --scan --pattern '*' | sed -E 's/^imgsrv:(outputs|error|worker|processing):.*/\1/; s/^imgsrv:(dead|workers|queue)$/\1/' | sort -u | tr '\n' ' ')
-expect_re "keys: only the documented ones ($keys)" "$keys" '^((dead|workers|queue|outputs|error|worker|processing) ?)+$'
+keys=$(rcli --scan --pattern '*' | sed -E 's/^imgsrv:(outputs|error|worker|processing):.*/\1/; s/^imgsrv:(dead|workers|queue|pending)$/\1/' | sort -u | tr '\n' ' ')
+expect_re "keys: only the documented ones ($keys)" "$keys" '^((dead|workers|queue|pending|outputs|error|worker|processing) ?)+$'

@@ -6,9 +6,11 @@
 # ports. For each: a miss made by the responder, the second request served
 # from the store, the store path of ids of 1, 2, 3 and 7 characters, the
 # responder's 400 and 404 (with their no-store) passed through, the client's
-# own URL reaching the responder, the original and temporary files never
-# served, and the responder's /status and /metrics for 127.0.0.1 only (also
-# under other spellings). Prints "ok - ..." / "not ok - ..." per check and, last,
+# own URL reaching the responder, another spelling or method of a hit
+# answered as on a miss (400, 405), writes from another host refused (403)
+# and the API key passed on to the responder, the original and temporary
+# files never served, and the responder's /status and /metrics for
+# 127.0.0.1 only (also under other spellings). Prints "ok - ..." / "not ok - ..." per check and, last,
 # "webservers: N passed, M failed"; exits 1 if any check failed. Work files:
 # tests/out/webservers/ (or $WEBSERVERS_OUT); under /tmp instead when, as
 # root, Apache's workers (www-data) could not reach the checkout (a clone
@@ -105,11 +107,12 @@ for id in 42 123 3589782; do cp "$FIX/ws/img/7.jpg" "$FIX/ws/img/$id.jpg"; done
 free_ports 25000 PAP PLI
 
 src="file://$FIX/{model}/{field}/{id}.jpg"
-stack_responder ap -threads 2 -log_level info -store "$OUT/store-ap" -source "$src" ||
-	die "responder for apache started"
+KEY=webservers-key-0123456789
+stack_responder ap -threads 2 -log_level info -store "$OUT/store-ap" -source "$src" \
+	-api_key "$KEY" || die "responder for apache started"
 stack_apache ap "$PAP" "$OUT/store-ap" "$RUN/ap.sock" || die "apache started"
-stack_responder li -threads 2 -log_level info -store "$OUT/store-li" -source "$src" ||
-	die "responder for lighttpd started"
+stack_responder li -threads 2 -log_level info -store "$OUT/store-li" -source "$src" \
+	-api_key "$KEY" || die "responder for lighttpd started"
 stack_lighttpd li "$PLI" "$OUT/store-li" "$RUN/li.sock" || die "lighttpd started"
 pass "stack started (apache :$PAP, lighttpd :$PLI)"
 
@@ -118,7 +121,7 @@ pass "stack started (apache :$PAP, lighttpd :$PLI)"
 # server NAME WHAT PORT: NAME is the responder's name (its log and store).
 server() {
 	local n=$1 what=$2 port=$3 store=$OUT/store-$1 log=$RUN/$1.log id f
-	local big=$store/ws/img/ig/_b/big
+	local big=$store/ws/img/ig/_b/big p seen
 
 	made "$what: miss" "$port" /ws/img/big/w200.jpg &&
 		expect "$what: the made image is 200x150 JPEG" \
@@ -162,9 +165,37 @@ server() {
 		/ws/img/%62ig/w90.jpg 400 'percent'
 	refused "$what: original missing at the source" "$port" /ws/img/nosuch/w100.jpg 404 'not found'
 	# POST goes to /{model}/{field}/{id}: to an output's path it is a 400
-	# from the responder (the web server does not serve it statically).
+	# from the responder (the web server does not serve it statically),
+	# once the API key, which the web server passes on, is right.
 	refused "$what: POST to an existing output's path" "$port" /ws/img/big/w200.jpg 400 \
-		'^POST /' -X POST -d x=1
+		'^POST /' -X POST -d x=1 -H "Authorization: Bearer $KEY"
+	refused "$what: POST without the API key" "$port" /ws/img/big 401 '^an API key' \
+		-X POST -d x=1
+	expect "$what: 401 asks for a bearer token" "$(header WWW-Authenticate)" Bearer
+
+	# A hit answers another spelling and another method as a miss does:
+	# the responder's 400 and 405, never the file or the server's own page.
+	for p in '/ws/img/big/w20%30.jpg' '/ws/img/big/%77200.jpg' '//ws/img/big/w200.jpg' \
+		'/ws/img/./big/w200.jpg'; do
+		refused "$what: a hit spelled $p" "$port" "$p" 400 '^(percent|bad)'
+	done
+	for p in /ws/img/big/w200.jpg /ws/img/big/w201.jpg; do
+		refused "$what: DELETE of $p" "$port" "$p" 405 '^method DELETE' -X DELETE \
+			-H "Authorization: Bearer $KEY"
+		expect "$what: DELETE of $p: Allow" "$(header Allow)" "GET, HEAD, POST"
+		refused "$what: PUT of $p" "$port" "$p" 405 '^method PUT' -X PUT -d x
+	done
+
+	# Writes from any other host are the web server's 403: the responder
+	# never sees them.
+	seen=$(grep -c -E ' (POST|DELETE) ' "$log")
+	get "$port" /ws/img/big -X POST -d x=1 --interface 127.0.0.2 -H "Authorization: Bearer $KEY"
+	expect "$what: POST from 127.0.0.2: 403" "$code" 403
+	get "$port" /ws/img/big/w200.jpg -X DELETE --interface 127.0.0.2
+	expect "$what: DELETE from 127.0.0.2: 403" "$code" 403
+	expect "$what: the responder saw neither" "$(grep -c -E ' (POST|DELETE) ' "$log")" "$seen"
+	get "$port" /ws/img/big/w200.jpg --interface 127.0.0.2
+	expect "$what: a GET from 127.0.0.2 is a hit" "$code $(header X-Image-Server)" "200 "
 
 	# The original and temporary files are never served, even when present.
 	[ -f "$big/original" ] || cp "$FIX/ws/img/big.jpg" "$big/original"
