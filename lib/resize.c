@@ -777,25 +777,31 @@ int resize_pixels(const struct pixels *src, unsigned w, unsigned h,
 	return resize_pixels_plan(src, w, h, plan, dst, e);
 }
 
+/* A bound on the taps of a Lanczos3 kernel from `from` (after a shrink)
+ * to `to`. */
+static size_t taps_bound(double from, unsigned to)
+{
+	return (size_t)ceil(6.0 * fmax(from / to, 1.0)) + 2;
+}
+
 size_t resize_scratch_bytes(unsigned src_w, unsigned src_h,
 			    unsigned channels, unsigned w, unsigned h)
 {
 	struct resize_axis ax, ay;
-	size_t in_w = src_w, in_h = src_h, row, bytes = 0;
+	size_t in_w, in_h, bytes = 0;
 
 	if (src_w == 0 || src_h == 0 || w == 0 || h == 0)
 		return 0;
 	resize_plan(src_w, w, &ax);
 	resize_plan(src_h, h, &ay);
-	row = (size_t)src_w * channels;
-	if (ax.shrink > 1 || ay.shrink > 1) {
-		in_w = (src_w + ax.shrink - 1) / ax.shrink;
-		in_h = (src_h + ay.shrink - 1) / ay.shrink;
-		bytes += row * 3 + in_w * in_h * channels; /* sums, a row, image */
-	}
-	/* The premultiplied ring (at most 2 * 3 * 4 + 2 rows: Lanczos3 over
-	 * up to 4x, or enlarging), a line, and the weights. */
-	bytes += in_w * channels * (size_t)(in_h == src_h ? 27 : 1);
-	bytes += ((size_t)w + h) * (27 * sizeof(int16_t) + sizeof(unsigned));
+	in_w = (src_w + ax.shrink - 1) / ax.shrink;
+	in_h = (src_h + ay.shrink - 1) / ay.shrink;
+	if (ax.shrink > 1 || ay.shrink > 1) /* sums, a row, the image */
+		bytes += (size_t)src_w * channels * 3 + in_w * in_h * channels;
+	/* The premultiplied ring (when there was no shrink), a line, the
+	 * weights. */
+	bytes += in_w * channels * (taps_bound((double)in_h, h) + 1);
+	bytes += w * (taps_bound((double)in_w, w) * sizeof(int16_t) + sizeof(unsigned));
+	bytes += h * (taps_bound((double)in_h, h) * sizeof(int16_t) + sizeof(unsigned));
 	return bytes;
 }
