@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "pages.h"
 #include "policy.h"
 #include "post.h"
@@ -75,7 +76,7 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 	struct err e;
 	struct buf out;
 	char path[600];
-	double start = clock_now_ms();
+	double start = clock_now_ms(), ms;
 	int status;
 
 	err_clear(&e);
@@ -87,9 +88,12 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 			       &e) < 0) {
 		/* answered below: 401 */
 	} else if (m == POLICY_POST) {
-		if (post_serve(h->worker, h->server->formats_available, req,
-			       path, c, &e) > 0)
+		status = post_serve(h->worker, h->server->formats_available,
+				    req, path, c, &e);
+		if (status > 0) {
+			metrics_response(status);
 			return; /* answered and logged */
+		}
 	} else if (m == POLICY_OTHER || m == POLICY_DELETE) {
 		err_set(&e, ERR_METHOD, "method %s is not allowed: use %s",
 			method, POLICY_ALLOW);
@@ -97,10 +101,12 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 		pages_status(req, h->server->env, h->worker,
 			     param(req, "QUERY_STRING"), head);
 		log_info("%s /status 200", method);
+		metrics_response(200);
 		return;
 	} else if (strcmp(path, "/metrics") == 0) {
 		pages_metrics(req, h->server->env, h->worker, head);
 		log_info("%s /metrics 200", method);
+		metrics_response(200);
 		return;
 	} else {
 		(void)get_output(h, c, req, path, &r, &out, &how, &e);
@@ -118,13 +124,24 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 		status = status_for(e.code).code;
 		stats_add(status >= 500 ? STAT_FAILED : STAT_REFUSED, 1);
 	}
+	ms = clock_now_ms() - start;
 	/* (log.h keeps control characters out of the line) */
 	if (e.code == ERR_NONE)
 		log_info("%s %.200s %d %zu %.1fms %s", method, path, status,
-			 out.len, clock_now_ms() - start, output_how_name(how));
+			 out.len, ms, output_how_name(how));
 	else
 		log_msg(status >= 500 ? LOG_ERROR : LOG_INFO,
 			"%s %.200s %d 0 %.1fms refused: %s", method, path, status,
-			clock_now_ms() - start, e.msg);
+			ms, e.msg);
+	if (e.code == ERR_NONE) {
+		metrics_request(how == OUTPUT_MADE     ? METRICS_MADE
+				: how == OUTPUT_WAITED ? METRICS_WAITED
+						       : METRICS_STORE,
+				status, (int)r.format, ms);
+	} else {
+		metrics_request(status >= 500 ? METRICS_FAILED : METRICS_REFUSED,
+				status, METRICS_NONE, ms);
+		metrics_error(path, status, e.msg);
+	}
 	buf_release(&out);
 }

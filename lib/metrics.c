@@ -416,7 +416,7 @@ size_t metrics_errors(struct metrics_error *out, size_t max)
 static int hist_text(struct buf *b, const char *name, const char *labels,
 		     struct hist *h, const struct family *f, int skip_empty)
 {
-	unsigned long n[MAX_BUCKETS + 1], cum = 0, total;
+	unsigned long n[MAX_BUCKETS + 1], cum = 0, total, sum;
 	const char *sep = labels[0] ? "," : "";
 	int rc = 0;
 
@@ -430,9 +430,13 @@ static int hist_text(struct buf *b, const char *name, const char *labels,
 	}
 	rc |= buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %lu\n", name, labels,
 			 sep, total);
-	rc |= buf_printf(b, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "",
-			 labels, labels[0] ? "}" : "",
-			 (double)atomic_load_explicit(&h->sum, RELAXED) / f->unit);
+	sum = atomic_load_explicit(&h->sum, RELAXED);
+	if (f->unit == 1)
+		rc |= buf_printf(b, "%s_sum%s%s%s %lu\n", name, labels[0] ? "{" : "",
+				 labels, labels[0] ? "}" : "", sum);
+	else
+		rc |= buf_printf(b, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "",
+				 labels, labels[0] ? "}" : "", (double)sum / f->unit);
 	rc |= buf_printf(b, "%s_count%s%s%s %lu\n", name, labels[0] ? "{" : "",
 			 labels, labels[0] ? "}" : "", total);
 	return rc;

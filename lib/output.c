@@ -13,6 +13,7 @@
 #include "gate.h"
 #include "image.h"
 #include "log.h"
+#include "metrics.h"
 #include "registry.h"
 #include "slots.h"
 #include "source.h"
@@ -170,6 +171,7 @@ struct output_claim {
 	char path[4096];  /* in the store */
 	int original;     /* the original: checked before it is kept */
 	int checked;      /* the original passed the checks already */
+	int out_format;   /* an output's enum url_format; METRICS_NONE: original */
 	struct registry_lock *lock; /* NULL: Redis is off or down */
 };
 
@@ -182,6 +184,7 @@ static int claim_init(struct output_worker *w, struct output_claim *cl,
 	snprintf(cl->file, sizeof(cl->file), "%s", file);
 	snprintf(cl->name, sizeof(cl->name), "%s/%s", cl->image, file);
 	cl->original = strcmp(file, STORE_ORIGINAL) == 0;
+	cl->out_format = METRICS_NONE;
 	return store_path(w->conf->store, model, field, id, file, cl->path,
 			  sizeof(cl->path), e);
 }
@@ -233,18 +236,26 @@ static void claim_end(struct output_worker *w, struct output_claim *cl,
 static int claim_commit(struct output_worker *w, struct output_claim *cl,
 			const void *data, size_t len, struct err *e)
 {
-	struct sniff_info si;
-	int rc;
+	struct sniff_info si = { .format = SNIFF_UNKNOWN };
+	int input = METRICS_NONE, rc;
+	double start = clock_now_ms();
 
 	/* Only an original that decodes is kept: a bad one would be refused
 	 * again on every request anyway, and would block its id for good. */
-	if (cl->original && !cl->checked &&
-	    gate_original(data, len, &w->limits, &si, e) < 0) {
-		claim_end(w, cl, e);
-		return -1;
+	if (cl->original && !cl->checked) {
+		rc = gate_original(data, len, &w->limits, &si, e);
+		input = (int)si.format;
+		metrics_stage(METRICS_CHECK, input, METRICS_NONE,
+			      clock_now_ms() - start);
+		if (rc < 0) {
+			claim_end(w, cl, e);
+			return -1;
+		}
+		start = clock_now_ms();
 	}
 	rc = cl->original ? store_write_new(cl->path, data, len, e)
 			  : store_write_atomic(cl->path, data, len, e);
+	metrics_stage(METRICS_WRITE, input, cl->out_format, clock_now_ms() - start);
 	if (rc < 0) {
 		claim_end(w, cl, e);
 		return -1;
@@ -302,14 +313,18 @@ static int lead(struct output_worker *w, const struct target *t,
 		struct output_claim *cl, struct buf *out, enum output_how *how,
 		struct err *e)
 {
-	int rc;
+	double start;
+	int rc, making;
 
 	switch (claim_try(w, cl, out)) {
 	case OUTPUT_CLAIM_STORED:
 		*how = OUTPUT_STORE;
 		return 0;
 	case OUTPUT_CLAIM_HELD:
+		start = clock_now_ms();
 		rc = wait_other(w, cl, out, e);
+		metrics_stage(METRICS_LOCK_WAIT, METRICS_NONE, cl->out_format,
+			      clock_now_ms() - start);
 		if (rc <= 0) {
 			*how = OUTPUT_WAITED;
 			return rc;
@@ -318,12 +333,15 @@ static int lead(struct output_worker *w, const struct target *t,
 	case OUTPUT_CLAIM_MINE:
 		break;
 	}
+	making = metrics_making_begin(cl->name);
 	if (t->make(w, t->arg, out, e) < 0) {
+		metrics_making_end(making);
 		buf_release(out);
 		claim_end(w, cl, e);
 		return -1;
 	}
 	rc = claim_commit(w, cl, out->data, out->len, e);
+	metrics_making_end(making);
 	if (rc < 0) {
 		buf_release(out);
 		return -1;
@@ -349,6 +367,7 @@ static int produce(struct output_worker *w, const struct target *t,
 		   enum output_how *how, struct err *e)
 {
 	struct err result;
+	double start;
 	int rc;
 
 	for (int tries = 0; tries < 3; tries++) {
@@ -356,8 +375,12 @@ static int produce(struct output_worker *w, const struct target *t,
 			*how = tries ? OUTPUT_WAITED : OUTPUT_STORE;
 			return 0;
 		}
+		start = clock_now_ms();
 		rc = flight_begin(w->env->flight, cl->name, w->conf->wait_timeout,
 				  &result);
+		if (rc != 1) /* waited for another thread here */
+			metrics_stage(METRICS_LOCK_WAIT, METRICS_NONE, cl->out_format,
+				      clock_now_ms() - start);
 		if (rc < 0) {
 			*e = result;
 			return -1;
@@ -380,9 +403,24 @@ static int produce(struct output_worker *w, const struct target *t,
 		       cl->name);
 }
 
-/* Runs a fetch from the source, counted for /status and statsd. */
-static int counted(int rc, double start)
+/* The format of an original by its header, for the metrics' labels. */
+static int input_format(const struct buf *orig)
 {
+	struct sniff_info si;
+	struct err e;
+
+	if (orig->len == 0)
+		return SNIFF_UNKNOWN;
+	(void)sniff(orig->data, orig->len, &si, &e);
+	return (int)si.format;
+}
+
+/* Runs a fetch of out from the source, counted for /status, /metrics and
+ * statsd. */
+static int counted(int rc, double start, const struct buf *out)
+{
+	metrics_stage(METRICS_FETCH, input_format(out), METRICS_NONE,
+		      clock_now_ms() - start);
 	if (rc < 0) {
 		stats_add(STAT_UNAVAILABLE, 1);
 		stats_event("original_unavailable");
@@ -405,7 +443,7 @@ static int fetch_original(struct output_worker *w, const void *arg,
 	rc = source_fetch(w->source, &w->source_opts, r->model, r->field, r->id,
 			  out, e);
 	stats_gauge(GAUGE_DOWNLOADING, -1);
-	if (counted(rc, start) < 0)
+	if (counted(rc, start, out) < 0)
 		return -1;
 	log_debug("original %s/%s/%s fetched (%zu bytes)", r->model, r->field,
 		  r->id, out->len);
@@ -424,6 +462,7 @@ static int make_output(struct output_worker *w, const void *arg,
 		.max_height = (unsigned)w->conf->maximum_height,
 		.limits = w->limits,
 	};
+	struct image_timings tm = { 0 };
 	struct buf orig;
 	int rc;
 
@@ -433,11 +472,19 @@ static int make_output(struct output_worker *w, const void *arg,
 		double start = clock_now_ms();
 		char name[48];
 
+		io.timings = &tm;
 		stats_gauge(GAUGE_PROCESSING, 1);
 		rc = image_make(orig.data, orig.len, r, &io, out, e);
 		stats_gauge(GAUGE_PROCESSING, -1);
 		if (rc == 0) {
-			/* The seed's names: image_request, image_request.jpg ... */
+			int input = input_format(&orig);
+
+			metrics_stage(METRICS_DECODE, input, (int)r->format, tm.decode);
+			metrics_stage(METRICS_RESIZE, input, (int)r->format, tm.resize);
+			metrics_stage(METRICS_ENCODE, input, (int)r->format, tm.encode);
+			metrics_output((int)r->format, out->len);
+			/* The statsd names operators rely on: image_request,
+			 * image_request.jpg ... */
 			snprintf(name, sizeof(name), "image_request.%s",
 				 url_format_ext(r->format));
 			stats_event("image_request");
@@ -488,6 +535,7 @@ int output_get(struct output_worker *w, const struct url_request *r,
 	refresh(w);
 	if (claim_init(w, &cl, r->model, r->field, r->id, r->file, e) < 0)
 		return -1;
+	cl.out_format = (int)r->format;
 	return produce(w, &t, &cl, out, how, e);
 }
 
@@ -687,5 +735,5 @@ int output_fetch_url(struct output_worker *w, const char *url,
 	rc = source_fetch_url(w->source, &o, url, out, e);
 	stats_gauge(GAUGE_DOWNLOADING, -1);
 	slots_give(w->env->fetches);
-	return counted(rc, start);
+	return counted(rc, start, out);
 }

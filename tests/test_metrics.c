@@ -128,13 +128,13 @@ static void test_promtool(void)
 	}
 	buf_init(&b);
 	render(&b);
-	f = popen("promtool check metrics >tests/out/metrics.promtool 2>&1", "w");
+	f = popen("promtool check metrics 1>&2", "w");
 	CHECK(f != NULL);
 	if (f == NULL)
 		return;
 	fwrite(b.data, 1, b.len, f);
 	rc = pclose(f);
-	CHECK(rc == 0, "promtool check metrics: see tests/out/metrics.promtool");
+	CHECK(rc == 0, "promtool check metrics: its complaints are above");
 	buf_release(&b);
 }
 

@@ -18,6 +18,7 @@
 #                                 where the store keeps an id (or its NAME)
 #   log_count HOW PATH LOG...     responder log lines: GET PATH, 200, HOW
 #   rcli ARGS...                  redis-cli on 127.0.0.1:$RPORT
+#   json FILE PATH                a value of the JSON in FILE ("a.b.0.c")
 #   free_ports BASE VAR...        free loopback ports, apart for each run
 #   wait_until SECONDS CMD...     run CMD every 0.1 s until it succeeds
 #   wait_line FILE REGEX [SECONDS], wait_file FILE [SECONDS]
@@ -131,6 +132,21 @@ log_count() {
 # rcli ARGS...: redis-cli against the run's Redis, 127.0.0.1:$RPORT.
 rcli() {
 	redis-cli -h 127.0.0.1 -p "$RPORT" "$@"
+}
+
+# json FILE PATH: the value at PATH (keys and array indexes joined by
+# dots: "queue.waiting", "errors.0.path") of the JSON document in FILE,
+# printed as is (a string without quotes, an object or array as JSON);
+# "" when there is none.
+json() {
+	perl -MJSON::PP -e '
+		local $/; open(my $f, "<", $ARGV[0]) or exit 1;
+		my $v = eval { JSON::PP->new->allow_nonref->decode(<$f>) };
+		for my $k (split /\./, $ARGV[1]) {
+			$v = ref $v eq "ARRAY" ? $v->[$k] : ref $v eq "HASH" ? $v->{$k} : undef;
+		}
+		print ref $v ? JSON::PP->new->canonical->encode($v) :
+			JSON::PP::is_bool($v) ? ($v ? "true" : "false") : $v // "";' "$1" "$2"
 }
 
 # free_ports BASE VAR...: set each VAR to a free loopback port: the first

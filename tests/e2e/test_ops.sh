@@ -57,7 +57,8 @@ stack_nginx ops "$PORT" "$STORE" "$STACK_DIR/ops.sock" || exit 1
 
 quality() { identify -format '%Q' "$T/body" 2>/dev/null; }
 
-# --- statsd: the seed's event names, exactly -------------------------------
+# --- statsd: the names operators rely on, exactly, and the new timers -------
+OPS_T0=$(date +%s)
 get "$PORT" /ops/img/1/w100.jpg
 expect "statsd: a new output" "$code" 200
 get "$PORT" /ops/img/999/w100.jpg
@@ -72,6 +73,19 @@ expect_re "statsd: image_processing_time timer" "$(grep -c '^image_server.image_
 expect "statsd: original_unavailable" "$(grep -cx 'image_server.original_unavailable:1|c' "$ev")" 1
 expect "statsd: image_request_fail" "$(grep -cx 'image_server.image_request_fail:1|c' "$ev")" 1
 expect "statsd: nothing else" "$(grep -vc '^image_server\.' "$ev")" 0
+# timers: NAME COUNT: NAME was sent COUNT times, each a |ms timer
+timers() {
+	expect "statsd: $1 timers" "$(grep -c "^image_server\.$1:[0-9.]*|ms\$" "$ev")" "$2"
+}
+timers request_time.made 1
+timers request_time.refused 1
+timers stage_time.fetch 2 # one original fetched, one missing
+timers stage_time.check 1
+timers stage_time.decode 1
+timers stage_time.resize 1
+timers stage_time.encode 1
+timers stage_time.write 2 # the original and the output
+timers stage_time.lock_wait 0
 
 # --- the status page and /metrics (straight from the responder's nginx) ---
 get "$PORT" /status
@@ -90,6 +104,192 @@ get "$PORT" /metrics
 expect "metrics: 200" "$code" 200
 expect_re "metrics: made counter" "$(grep '^image_server_made_total ' "$T/body")" '^image_server_made_total 1$'
 expect_re "metrics: TYPE lines" "$(grep -c '^# TYPE image_server_' "$T/body")" '^[1-9][0-9]$'
+
+# --- durations and the status figures add up --------------------------------
+# Known requests after the two above: three new outputs, a herd of eight
+# on one more (one made; the others wait for it, or find it stored), two
+# refusals. The responder's log says how each was answered and in how
+# many ms; the histograms, /status and its last minute must say the same.
+get "$PORT" /ops/img/3/w120.jpg
+expect "figures: a jpg made" "$code" 200
+get "$PORT" /ops/img/3/w120.webp
+expect "figures: a webp made from the stored original" "$code" 200
+webp_bytes=$(stat -c %s "$T/body")
+get "$PORT" /ops/img/4/x90.png
+expect "figures: a png made" "$code" 200
+herd=()
+for i in 1 2 3 4 5 6 7 8; do
+	curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$PORT/ops/img/5/w130.jpg" >"$OUT/herd.$i" &
+	herd+=($!)
+done
+wait "${herd[@]}"
+expect "figures: the herd answered 200" "$(cat "$OUT"/herd.* | sort -u)" 200
+get "$PORT" /ops/img/5/w0.jpg
+expect "figures: a bad spec" "$code" 400
+get "$PORT" /ops/img/998/w100.jpg
+expect "figures: a missing original" "$code" 404
+first_request_age=$(($(date +%s) - OPS_T0))
+
+get "$PORT" /status
+cp "$T/body" "$OUT/figures.json"
+get "$PORT" /metrics
+cp "$T/body" "$OUT/figures.prom"
+st=$OUT/figures.json prom=$OUT/figures.prom
+# The log's image lines: TIME LEVEL METHOD PATH STATUS BYTES MS HOW...
+awk '$3 == "GET" && $4 ~ /^\/ops\// && $7 ~ /ms$/ {
+	how = $5 >= 500 ? "failed" : $5 >= 400 ? "refused" : $8
+	ms = $7; sub(/ms$/, "", ms)
+	print how, ms, $5, $4 }' "$STACK_DIR/ops.log" >"$OUT/figures.log"
+logged() { awk -v h="$1" '$1 == h { n++ } END { print n + 0 }' "$OUT/figures.log"; }
+# metric SERIES: its value in the /metrics page ("" if absent)
+metric() { awk -v s="$1" '$1 == s { print $2; exit }' "$prom"; }
+# metric_total NAME: the sum over NAME's series
+metric_total() { awk -v n="$1" 'index($1, n "{") == 1 || $1 == n { t += $2 } END { print t + 0 }' "$prom"; }
+R=image_server_request_duration_seconds
+S=image_server_stage_duration_seconds
+for how in made waited store refused failed; do
+	expect "figures: $R{outcome=\"$how\"} counts the log's $how" \
+		"$(metric "${R}_count{outcome=\"$how\"}")" "$(logged "$how")"
+done
+made=$(logged made) waited=$(logged waited) stored=$(logged store)
+expect "figures: five outputs made (with the one above)" "$made" 5
+# (a late one of the herd finds the file stored by the web server)
+expect_re "figures: the herd: one made, the others waited or stored" "$((waited + stored))" '^[1-7]$'
+for f in made waited refused failed; do
+	expect "figures: /status $f matches the log" "$(json "$st" "$f")" "$(logged "$f")"
+done
+expect "figures: /status from_store matches the log" "$(json "$st" from_store)" "$stored"
+if [ "$first_request_age" -lt 50 ]; then
+	for how in made waited store refused failed; do
+		expect "figures: last_minute.$how" "$(json "$st" "last_minute.$how")" "$(logged "$how")"
+	done
+	n=$(wc -l <"$OUT/figures.log")
+	expect "figures: last_minute.requests" "$(json "$st" last_minute.requests)" "$n"
+	expect "figures: per_second is the last minute's requests / 60" \
+		"$(awk -v g="$(json "$st" per_second)" 'BEGIN { printf "%.3f", g }')" \
+		"$(awk -v n="$n" 'BEGIN { printf "%.3f", n / 60 }')"
+	# nearest-rank percentiles of the misses' logged ms; the page's are
+	# within 4.5% (the fine buckets) and the log's 0.05 ms rounding
+	for q in 50 99; do
+		want=$(awk '$1 == "made" || $1 == "waited" { print $2 }' "$OUT/figures.log" | sort -n |
+			awk -v q="$q" '{ v[NR] = $1 } END { r = int(q * NR / 100); if (r < q * NR / 100) r++; print v[r] }')
+		got=$(json "$st" "p${q}_ms")
+		if awk -v g="$got" -v w="$want" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= 0.045 * w + 0.15) }'; then
+			pass "figures: p${q}_ms $got, the log's $want"
+		else
+			fail "figures: p${q}_ms" "got $got, the log's nearest rank is $want"
+		fi
+	done
+else
+	skip "figures: the last minute" "the run took ${first_request_age}s, past the minute"
+fi
+sum_ms=$(awk '$1 == "made" { t += $2 } END { print t + 0 }' "$OUT/figures.log")
+if awk -v g="$(metric "${R}_sum{outcome=\"made\"}")" -v w="$sum_ms" -v n="$made" \
+	'BEGIN { d = g * 1000 - w; if (d < 0) d = -d; exit !(d <= 0.05 * n + 0.001) }'; then
+	pass "figures: ${R}_sum{outcome=\"made\"} is the log's ${sum_ms} ms"
+else
+	fail "figures: ${R}_sum{outcome=\"made\"}" "$(metric "${R}_sum{outcome=\"made\"}") s, the log says $sum_ms ms"
+fi
+down=$(json "$st" originals_downloaded) unav=$(json "$st" originals_unavailable)
+stage() { # stage NAME: the count of stage NAME over its formats
+	awk -v s="${S}_count{stage=\"$1\"" 'index($1, s) == 1 { t += $2 } END { print t + 0 }' "$prom"
+}
+expect "figures: a fetch per original fetched or missing" "$(stage fetch)" "$((down + unav))"
+expect "figures: a check per original kept" "$(stage check)" "$down"
+for s in decode resize encode; do
+	expect "figures: a $s per output made" "$(stage "$s")" "$made"
+done
+expect "figures: a write per original and output" "$(stage write)" "$((down + made))"
+expect "figures: a lock_wait per waiter" "$(stage lock_wait)" "$waited"
+expect "figures: decode of jpeg into webp" \
+	"$(metric "${S}_count{stage=\"decode\",input=\"jpeg\",output=\"webp\"}")" 1
+expect "figures: fetch labelled by the original's format" \
+	"$(metric "${S}_count{stage=\"fetch\",input=\"jpeg\"}")" "$down"
+expect "figures: output_bytes counts the outputs made" \
+	"$(metric_total image_server_output_bytes_count)" "$made"
+expect "figures: output_bytes_sum of the one webp is its size" \
+	"$(metric 'image_server_output_bytes_sum{output="webp"}')" "$webp_bytes"
+expect "figures: outputs_total counts the 200s" \
+	"$(metric_total image_server_outputs_total)" "$((made + waited + stored))"
+expect "figures: outputs_total{output=\"png\"}" "$(metric 'image_server_outputs_total{output="png"}')" 1
+for c in 400 404; do
+	expect "figures: responses_total{code=\"$c\"}" \
+		"$(metric "image_server_responses_total{code=\"$c\"}")" \
+		"$(awk -v c="$c" '$3 == c { n++ } END { print n + 0 }' "$OUT/figures.log")"
+done
+# Every histogram's buckets rise to its +Inf bucket, which is its _count.
+bad=$(awk '/_bucket\{/ { k = $1; sub(/,?le="[^"]*"\}$/, "", k)
+	if (k in last && $2 + 0 < last[k]) print $1; last[k] = $2 + 0 }' "$prom")
+expect "figures: no histogram bucket falls" "$bad" ""
+inf_vs_count=$(awk '/le="\+Inf"/ { k = $1; sub(/_bucket/, "", k); sub(/,?le="\+Inf"/, "", k); sub(/\{\}/, "", k); inf[k] = $2 }
+	/_count[{ ]/ { k = $1; sub(/_count/, "", k); cnt[k] = $2 }
+	END { for (k in cnt) if (inf[k] != cnt[k]) print k; for (k in inf) if (!(k in cnt)) print k }' "$prom")
+expect "figures: every +Inf bucket is its _count" "$inf_vs_count" ""
+missing_help=$(awk '/^# HELP / { h[$3] = 1 } /^# TYPE / { t[$3] = 1 }
+	/^[a-z]/ { n = $1; sub(/\{.*/, "", n); b = n; sub(/_(bucket|sum|count)$/, "", b)
+		if (!(n in t) && !(b in t)) print n; if (!(n in h) && !(b in h)) print n }' "$prom" | sort -u)
+expect "figures: every metric has # HELP and # TYPE" "$missing_help" ""
+expect_re "figures: RSS gauge" "$(metric process_resident_memory_bytes)" '^[1-9][0-9]{5,}$'
+expect_re "figures: /status rss_bytes" "$(json "$st" rss_bytes)" '^[1-9][0-9]{5,}$'
+if command -v promtool >/dev/null; then
+	if promtool check metrics <"$prom" >"$OUT/promtool.txt" 2>&1; then
+		pass "metrics: promtool check metrics on the real page"
+	else
+		fail "metrics: promtool check metrics on the real page" "$(head -c 300 "$OUT/promtool.txt")"
+	fi
+else
+	skip "metrics: promtool check metrics on the real page" "promtool not installed (Debian package prometheus)"
+fi
+
+# --- what is being made now, and the last errors ----------------------------
+# An original that is a FIFO: the fetch blocks in open() until a writer
+# comes, so the make is in progress for as long as the test wants; then
+# the source refuses it (not a regular file: 404).
+mkfifo "$SRC/ops/img/77.jpg"
+curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ops/img/77/w100.jpg" >"$OUT/fifo.code" &
+fifo_curl=$!
+making_seen() { get "$PORT" /status && grep -q '"path":"ops/img/77/original"' "$T/body"; }
+if wait_until 5 making_seen; then
+	cp "$T/body" "$OUT/making.json"
+	pass "making: the original being fetched is listed"
+	expect "making: the output waiting on it, first (the longest)" \
+		"$(json "$OUT/making.json" making.0.path)" ops/img/77/w100.jpg
+	sleep 1.1
+	get "$PORT" /status
+	expect_re "making: how long, in seconds" "$(json "$T/body" making.0.seconds)" '^[1-9][0-9]*(\.[0-9])?$'
+	expect "making: the gauge" "$(get "$PORT" /metrics; awk '$1 == "image_server_making" { print $2 }' "$T/body")" 2
+	get "$PORT" '/status?format=html'
+	expect_re "making: on the HTML page" "$(cat "$T/body")" '<td class=p>ops/img/77/w100\.jpg<td class=n>[0-9.]+ s'
+else
+	fail "making: the original being fetched is listed" "$(head -c 300 "$T/body")"
+fi
+: >"$SRC/ops/img/77.jpg" # a writer comes and goes: the read ends
+wait "$fifo_curl"
+expect "making: then refused" "$(cat "$OUT/fifo.code")" 404
+get "$PORT" /status
+cp "$T/body" "$OUT/errors.json"
+expect "making: nothing left being made" "$(json "$OUT/errors.json" making)" "[]"
+expect "errors: the last one first: its path" "$(json "$OUT/errors.json" errors.0.path)" /ops/img/77/w100.jpg
+expect "errors: its status" "$(json "$OUT/errors.json" errors.0.status)" 404
+expect_re "errors: its message" "$(json "$OUT/errors.json" errors.0.message)" 'not found'
+expect_re "errors: its time" "$(json "$OUT/errors.json" errors.0.time)" "^$(date -u +%Y-%m-%d)T[0-9:]{8}Z\$"
+expect "errors: the one before" "$(json "$OUT/errors.json" errors.1.path)" /ops/img/998/w100.jpg
+# A path with markup and a quote: escaped on both pages.
+get "$PORT" '/ops/img/1/w1<b>"x.jpg'
+expect "errors: a path with markup is refused" "$code" 400
+get "$PORT" /status
+cp "$T/body" "$OUT/escaped.json"
+expect "errors: the path, as JSON" "$(json "$OUT/escaped.json" errors.0.path)" '/ops/img/1/w1<b>"x.jpg'
+get "$PORT" '/status?format=html'
+cp "$T/body" "$OUT/status.html"
+expect "errors: no markup from a path on the HTML page" "$(grep -c -F 'w1<b>' "$OUT/status.html")" 0
+expect "errors: the path escaped on the HTML page" \
+	"$(grep -c '/ops/img/1/w1&lt;b&gt;&quot;x.jpg' "$OUT/status.html")" 1
+expect_re "html: refreshes itself" "$(cat "$OUT/status.html")" '<meta http-equiv=refresh content=[0-9]+>'
+for part in 'requests/s, last minute<' 'p50 of misses<' 'p99 of misses<' '<h2>Being made now' \
+	'<h2>Last errors' '<h2>Where the time goes' '>jobs queued</span>' '<b>off</b><span>redis<'; do
+	expect "html: shows $part" "$(grep -c -F "$part" "$OUT/status.html")" 1
+done
 
 # --- configuration file and SIGHUP -----------------------------------------
 get "$PORT" /ops/img/2/w100.jpg
