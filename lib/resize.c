@@ -5,7 +5,8 @@
  * The work runs row by row into dst: for each output row, the vertical
  * filter over the input rows it needs (a whole row at a time, in blocks
  * of a fixed size that gcc -O2 vectorises), then the horizontal filter
- * along that one row (unrolled per channel count).  The vertical pass
+ * along that one row (unrolled per channel count; SSE2 for RGB and
+ * RGBA).  The vertical pass
  * goes first because it is the one that touches the wide rows, and it is
  * the one that vectorises.  Only the box shrink, when there is one, makes
  * an intermediate image (1/shrink^2 of the input).
@@ -17,9 +18,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define WBITS 14
 #define WONE (1 << WBITS)
 #define WHALF (1 << (WBITS - 1))
+
+/* hpass3() and hpass4() where SSE2 takes their place: still compiled,
+ * and their results are the same to the bit. */
+#ifdef __SSE2__
+#define SCALAR __attribute__((unused))
+#else
+#define SCALAR
+#endif
+
+/* Bytes after each row the horizontal pass reads (see hpass_sse2()). */
+#define LINE_PAD 16
 
 /* Elements per vectorised block: a constant trip count is what lets
  * gcc -O2 (its "very cheap" vectoriser) take the loops. */
@@ -580,8 +596,8 @@ static void hpass2(const unsigned char *restrict in, unsigned char *restrict out
 	}
 }
 
-static void hpass3(const unsigned char *restrict in, unsigned char *restrict out,
-		   const struct kernel *k)
+SCALAR static void hpass3(const unsigned char *restrict in,
+			  unsigned char *restrict out, const struct kernel *k)
 {
 	const int16_t *w = k->w;
 
@@ -600,8 +616,8 @@ static void hpass3(const unsigned char *restrict in, unsigned char *restrict out
 	}
 }
 
-static void hpass4(const unsigned char *restrict in, unsigned char *restrict out,
-		   const struct kernel *k)
+SCALAR static void hpass4(const unsigned char *restrict in,
+			  unsigned char *restrict out, const struct kernel *k)
 {
 	const int16_t *w = k->w;
 
@@ -622,14 +638,77 @@ static void hpass4(const unsigned char *restrict in, unsigned char *restrict out
 	}
 }
 
+#ifdef __SSE2__
+/*
+ * With SSE2 (every x86-64), RGB and RGBA take two taps per multiply: the
+ * channels of two neighbouring pixels interleaved as 16-bit pairs, and
+ * pmaddwd sums each pair times (w0, w1) into a 32-bit lane per channel.
+ * A third of the scalar version's instructions.  RGB reads up to 2 bytes
+ * past a window's last pixel: the rows it reads have that much to spare
+ * (LINE_PAD).
+ */
+static inline __attribute__((always_inline)) __m128i
+taps2(const unsigned char *p, const unsigned n, const int16_t *w)
+{
+	__m128i x = _mm_loadl_epi64((const __m128i *)(const void *)p);
+	__m128i y = n == 3 ? _mm_srli_si128(x, 3) : _mm_srli_si128(x, 4);
+	__m128i z = _mm_unpacklo_epi8(_mm_unpacklo_epi8(x, y),
+				      _mm_setzero_si128());
+	uint32_t w01 = (uint16_t)w[0] | (uint32_t)(uint16_t)w[1] << 16;
+
+	return _mm_madd_epi16(z, _mm_set1_epi32((int32_t)w01));
+}
+
+static inline __attribute__((always_inline)) __m128i
+tap1(const unsigned char *p, const int16_t *w)
+{
+	int32_t v;
+	__m128i z;
+
+	memcpy(&v, p, 4);
+	z = _mm_unpacklo_epi8(_mm_cvtsi32_si128(v), _mm_setzero_si128());
+	z = _mm_unpacklo_epi16(z, _mm_setzero_si128());
+	return _mm_madd_epi16(z, _mm_set1_epi32((uint16_t)w[0]));
+}
+
+static inline __attribute__((always_inline)) void
+hpass_sse2(const unsigned char *restrict in, unsigned char *restrict out,
+	   const struct kernel *k, const unsigned n)
+{
+	const int16_t *w = k->w;
+	unsigned taps = k->taps;
+
+	for (unsigned x = 0; x < k->out; x++, w += taps, out += n) {
+		const unsigned char *p = in + (size_t)k->start[x] * n;
+		__m128i acc = _mm_set1_epi32(WHALF);
+		unsigned t = 0;
+		int32_t v;
+
+		for (; t + 1 < taps; t += 2, p += 2 * n)
+			acc = _mm_add_epi32(acc, taps2(p, n, w + t));
+		if (t < taps)
+			acc = _mm_add_epi32(acc, tap1(p, w + t));
+		acc = _mm_srai_epi32(acc, WBITS);
+		acc = _mm_packs_epi32(acc, acc);
+		v = _mm_cvtsi128_si32(_mm_packus_epi16(acc, acc));
+		memcpy(out, &v, n);
+	}
+}
+#endif
+
 static void hpass(const unsigned char *in, unsigned char *out,
 		  const struct kernel *k, unsigned n)
 {
 	switch (n) {
 	case 1: hpass1(in, out, k); break;
 	case 2: hpass2(in, out, k); break;
+#ifdef __SSE2__
+	case 3: hpass_sse2(in, out, k, 3); break;
+	default: hpass_sse2(in, out, k, 4); break;
+#else
 	case 3: hpass3(in, out, k); break;
 	default: hpass4(in, out, k); break;
+#endif
 	}
 }
 
@@ -659,7 +738,7 @@ static int filter(struct rows *r, const struct kernel *kx,
 	if (ky->out != 0)
 		rows = malloc(ky->taps * sizeof(*rows));
 	if (kx->out != 0)
-		line = malloc(len);
+		line = malloc(len + LINE_PAD);
 	if ((ky->out != 0 && rows == NULL) || (kx->out != 0 && line == NULL)) {
 		err_set(e, ERR_BUSY, "out of memory for resize rows");
 		goto out;
@@ -677,6 +756,12 @@ static int filter(struct rows *r, const struct kernel *kx,
 			src = v;
 		} else {
 			src = rows_get(r, y);
+			/* The horizontal pass reads past a row's end, which
+			 * an input row (the last one) may not have. */
+			if (kx->out != 0) {
+				memcpy(line, src, len);
+				src = line;
+			}
 		}
 		if (kx->out != 0)
 			hpass(src, o, kx, n);
