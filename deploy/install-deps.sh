@@ -35,10 +35,12 @@ RUN="redis-server redis-tools nginx-light spawn-fcgi imagemagick curl
 ca-certificates procps"
 # mandoc lints the man pages (manpages-dev: the pages they cite);
 # systemd-analyze verifies the units (procps: the /bin/kill they name);
-# redis-sentinel for the failover tests (test_redis, test_sentinel.sh).
+# redis-sentinel for the failover tests (test_redis, test_sentinel.sh);
+# prometheus for its promtool, which lints /metrics (test_ops, test_metrics:
+# Debian 12 ships promtool in no smaller package).
 TEST="clang libclang-rt-14-dev apache2-bin lighttpd lighttpd-modules-lua
 mandoc manpages-dev logrotate systemd libimage-exiftool-perl bc perl
-util-linux iproute2 redis-sentinel"
+util-linux iproute2 redis-sentinel prometheus"
 BENCH="wrk libnginx-mod-http-image-filter nodejs npm"
 
 lib_field() { # 1: pkg-config names, 2: Debian packages
