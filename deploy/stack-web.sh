@@ -10,6 +10,11 @@
 #   stack_responder img -store run/store -source 'file:///src/{model}/{field}/{id}.jpg'
 #   stack_apache ap 7010 run/store "$STACK_DIR/img.sock"
 #   stack_lighttpd li 7011 run/store "$STACK_DIR/img.sock"
+#   stack_apache_multi am 7012 run/store 127.0.0.2:9000 127.0.0.3:9000
+#   stack_lighttpd_multi lm 7013 run/store 127.0.0.2:9000 127.0.0.3:9000
+#
+# (the _multi forms: deploy/apache/multi-host.conf and
+# deploy/lighttpd/multi-host.conf in front of responders over TCP)
 #
 # Like stack_nginx: each server is rendered from the deploy config with its
 # listen port, store root and socket path replaced, wrapped in a minimal main
@@ -49,19 +54,33 @@ _stack_store() {
 	mkdir -p "$1" && (cd "$1" && pwd)
 }
 
-# stack_apache NAME PORT STORE SOCKET: Apache httpd 2.4 on 127.0.0.1:PORT
-# with deploy/apache/image-server.conf, its store (DocumentRoot) set to
-# STORE and its proxy to the unix socket SOCKET.
+# stack_apache NAME PORT STORE SOCKET [BALANCER]: Apache httpd 2.4 on
+# 127.0.0.1:PORT with deploy/apache/image-server.conf, its store
+# (DocumentRoot) set to STORE and its proxy to the unix socket SOCKET; or,
+# with BALANCER (a rendered deploy/apache/multi-host.conf: see
+# stack_apache_multi), to the balancer defined there.
 stack_apache() {
-	local name=$1 port=$2 store sock=$4 d=$STACK_DIR
+	local name=$1 port=$2 store sock=$4 balancer=${5:-} d=$STACK_DIR
 	local conf=$d/$name-apache.conf server=$d/$name-server.conf
-	local mods=/usr/lib/apache2/modules user=""
+	local mods=/usr/lib/apache2/modules user="" extra=""
 	store=$(_stack_store "$3") || return 1
 	_stack_port_free "$port" || return 1
 	_stack_render "$STACK_ROOT/deploy/apache/image-server.conf" "$server" \
 		"$store" "$sock" "<VirtualHost *:$port>" \
 		-e "s|^\( *\)Listen 7000\$|\1Listen 127.0.0.1:$port|" \
 		-e "s|<VirtualHost \*:7000>|<VirtualHost *:$port>|" || return 1
+	if [ -n "$balancer" ]; then
+		# As deploy/apache/multi-host.conf says to do by hand.
+		sed -i "s#proxy:unix:$sock|fcgi://localhost/#proxy:balancer://image-server/#" "$server"
+		if ! grep -q 'H=proxy:balancer://image-server/' "$server"; then
+			echo "stack: could not point $server at the balancer" >&2
+			return 1
+		fi
+		extra="LoadModule slotmem_shm_module $mods/mod_slotmem_shm.so
+LoadModule proxy_balancer_module $mods/mod_proxy_balancer.so
+LoadModule lbmethod_byrequests_module $mods/mod_lbmethod_byrequests.so
+Include $balancer"
+	fi
 	mkdir -p "$d/tmp/$name"
 	# Apache will not run its workers as root: as root, run them as
 	# www-data in group root, so they can use the responder's socket
@@ -97,6 +116,7 @@ CustomLog $d/$name-access.log common
     Require all denied
     AllowOverride None
 </Directory>
+$extra
 Include $server
 EOF
 	if ! apache2 -t -f "$conf" >>"$d/$name.out" 2>&1; then
@@ -109,11 +129,13 @@ EOF
 	_stack_wait 100 $! "apache $name :$port (see $d/$name-error.log)" stack_port_open "$port"
 }
 
-# stack_lighttpd NAME PORT STORE SOCKET: lighttpd on 127.0.0.1:PORT with
-# deploy/lighttpd/image-server.conf (and the Lua script next to it), its
-# store (document root) set to STORE and its FastCGI socket to SOCKET.
+# stack_lighttpd NAME PORT STORE SOCKET [AFTER]: lighttpd on
+# 127.0.0.1:PORT with deploy/lighttpd/image-server.conf (and the Lua
+# script next to it), its store (document root) set to STORE and its
+# FastCGI socket to SOCKET; AFTER, a file included after it (a rendered
+# deploy/lighttpd/multi-host.conf: see stack_lighttpd_multi).
 stack_lighttpd() {
-	local name=$1 port=$2 store sock=$4 d=$STACK_DIR
+	local name=$1 port=$2 store sock=$4 after=${5:-} inc="" d=$STACK_DIR
 	local conf=$d/$name-lighttpd.conf server=$d/$name-server.conf
 	local lua=$STACK_ROOT/deploy/lighttpd/image-server.lua
 	store=$(_stack_store "$3") || return 1
@@ -126,6 +148,7 @@ stack_lighttpd() {
 		echo "stack: could not rewrite the script path in $server" >&2
 		return 1
 	fi
+	[ -n "$after" ] && inc="include \"$after\""
 	mkdir -p "$d/tmp/$name/docroot"
 	# The main server listens on the same socket as the deploy config's
 	# $SERVER["socket"] block (lighttpd binds it once), so nothing else
@@ -143,6 +166,7 @@ server.upload-dirs = ( "$d/tmp/$name" )
 accesslog.filename = "$d/$name-access.log"
 include_shell "/usr/share/lighttpd/create-mime.conf.pl"
 include "$server"
+$inc
 EOF
 	if ! lighttpd -tt -f "$conf" >>"$d/$name.out" 2>&1; then
 		echo "stack: bad lighttpd config $conf:" >&2
@@ -152,4 +176,46 @@ EOF
 	lighttpd -D -f "$conf" >>"$d/$name.out" 2>&1 &
 	_stack_add $! "lighttpd $name :$port"
 	_stack_wait 100 $! "lighttpd $name :$port (see $d/$name-error.log)" stack_port_open "$port"
+}
+
+# stack_apache_multi NAME PORT STORE ADDR:PORT...: stack_apache with
+# deploy/apache/multi-host.conf, its members the responders at
+# ADDR:PORT... (over TCP).
+stack_apache_multi() {
+	local name=$1 port=$2 store=$3 out=$STACK_DIR/$1-multi-host.conf a lines=""
+	local src=$STACK_ROOT/deploy/apache/multi-host.conf params
+	shift 3
+	params=$(sed -n 's/^ *BalancerMember "fcgi:\/\/10\.0\.0\.1[0-9]:9000" *\(.*\)$/\1/p' "$src" | head -n 1)
+	for a in "$@"; do
+		lines+="    BalancerMember \"fcgi://$a\" $params\n"
+	done
+	awk -v lines="$lines" '
+		/^ *BalancerMember "fcgi:\/\/10\.0\.0\.1[0-9]:9000"/ { if (!done) printf "%s", lines; done = 1; next }
+		{ print }' "$src" >"$out"
+	if [ -z "$params" ] || grep -v '^ *#' "$out" | grep -q 10.0.0.1; then
+		echo "stack: could not render $src (see $out)" >&2
+		return 1
+	fi
+	stack_apache "$name" "$port" "$store" /nonexistent/image-server.sock "$out"
+}
+
+# stack_lighttpd_multi NAME PORT STORE ADDR:PORT...: stack_lighttpd with
+# deploy/lighttpd/multi-host.conf after it, its hosts the responders at
+# ADDR:PORT... (over TCP).
+stack_lighttpd_multi() {
+	local name=$1 port=$2 store=$3 out=$STACK_DIR/$1-multi-host.conf a lines=""
+	local src=$STACK_ROOT/deploy/lighttpd/multi-host.conf
+	shift 3
+	for a in "$@"; do
+		lines+="            ( \"host\" => \"${a%:*}\", \"port\" => ${a##*:}, \"check-local\" => \"disable\" ),\n"
+	done
+	awk -v lines="$lines" -v sock="\"127.0.0.1:$port\"" '
+		/^ *\( "host" => "10\.0\.0\.1[0-9]", "port" => 9000,/ { if (!done) printf "%s", lines; done = 1; next }
+		/^\$SERVER\["socket"\] == ":7000"/ { sub(/":7000"/, sock) }
+		{ print }' "$src" >"$out"
+	if grep -v '^ *#' "$out" | grep -q -e 10.0.0.1 -e ':7000'; then
+		echo "stack: could not render $src (see $out)" >&2
+		return 1
+	fi
+	stack_lighttpd "$name" "$port" "$store" /nonexistent/image-server.sock "$out"
 }

@@ -84,9 +84,10 @@ _stack_wait() {
 	done
 }
 
-# True when something accepts TCP connections on 127.0.0.1:PORT.
+# stack_port_open PORT [ADDR]: true when something accepts TCP
+# connections on ADDR:PORT (127.0.0.1 unless given).
 stack_port_open() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	(exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
 }
 
 # stack_free_port START: print the first port from START on that nothing
@@ -99,11 +100,11 @@ stack_free_port() {
 	echo "$p"
 }
 
-# Fail with a message when PORT is taken: waiting for it to answer would
-# then be fooled by whoever holds it.
+# Fail with a message when PORT (on ADDR, 127.0.0.1 unless given) is
+# taken: waiting for it to answer would then be fooled by whoever holds it.
 _stack_port_free() {
-	if stack_port_open "$1"; then
-		echo "stack: port $1 is in use" >&2
+	if stack_port_open "$1" "${2:-}"; then
+		echo "stack: port ${2:-127.0.0.1}:$1 is in use" >&2
 		return 1
 	fi
 }
@@ -161,14 +162,15 @@ stack_responder() {
 	fi
 }
 
-# _stack_nginx_run NAME PORT SERVER_CONF: wrap the server block in file
-# SERVER_CONF in a minimal nginx.conf whose every path is in $STACK_DIR,
-# start nginx in the foreground (daemon off, so $! is the master), and wait
-# until it accepts connections on PORT.
+# _stack_nginx_run NAME PORT SERVER_CONF [ADDR]: wrap the server block in
+# file SERVER_CONF in a minimal nginx.conf whose every path is in
+# $STACK_DIR, start nginx in the foreground (daemon off, so $! is the
+# master), and wait until it accepts connections on ADDR:PORT (ADDR
+# 127.0.0.1 unless given).
 _stack_nginx_run() {
-	local name=$1 port=$2 server=$3 d=$STACK_DIR
+	local name=$1 port=$2 server=$3 addr=${4:-127.0.0.1} d=$STACK_DIR
 	local conf=$d/$name-nginx.conf user=""
-	_stack_port_free "$port" || return 1
+	_stack_port_free "$port" "$addr" || return 1
 	mkdir -p "$d/tmp/$name"
 	# Workers run as root when we are root: the responder's socket and the
 	# store are root's, as they would be the same user's in a deployment.
@@ -200,8 +202,9 @@ EOF
 		return 1
 	fi
 	nginx -p "$d" -c "$conf" -e "$d/$name-error.log" >>"$d/$name.out" 2>&1 &
-	_stack_add $! "nginx $name :$port"
-	_stack_wait 100 $! "nginx $name :$port (see $d/$name-error.log)" stack_port_open "$port"
+	_stack_add $! "nginx $name $addr:$port"
+	_stack_wait 100 $! "nginx $name $addr:$port (see $d/$name-error.log)" \
+		stack_port_open "$port" "$addr"
 }
 
 # stack_nginx NAME PORT STORE SOCKET: nginx on 127.0.0.1:PORT with

@@ -3,7 +3,8 @@
 # has them all; a script without checks (tests/bench/bench.sh) may source
 # it alone. Bash; free_ports and kill_server need deploy/stack.sh.
 #
-#   get PORT PATH [CURL_ARGS...]  one request to 127.0.0.1:PORT; sets $code
+#   get PORT PATH [CURL_ARGS...]  one request to 127.0.0.1:PORT (or to
+#                                 ADDR:PORT, given so); sets $code
 #                                 and $took, body in $T/body, headers in
 #                                 $T/headers
 #   header NAME, headers NAME     a header's value in the last response; how
@@ -37,18 +38,21 @@ IMMUTABLE="public, max-age=31536000, immutable"
 code="" took=""
 
 # get PORT PATH [CURL_ARGS...]: request http://127.0.0.1:PORT/PATH as is
-# (no dot-segment folding); sets $code (000 when nothing answered) and
-# $took (seconds, as curl's time_total). The body is in $T/body, the
+# (no dot-segment folding), or http://ADDR:PORT/PATH when PORT is given as
+# ADDR:PORT (another host of tests/e2e/hosts.sh); sets $code (000 when
+# nothing answered) and $took (seconds, as curl's time_total). The body
+# is in $T/body, the
 # headers in $T/headers; both are emptied first, so nothing of an earlier
 # response is left in them.
 get() {
-	local port=$1 path=$2 r
+	local to=$1 path=$2 r
 	shift 2
+	[[ $to == *:* ]] || to=127.0.0.1:$to
 	: >"$T/body"
 	: >"$T/headers"
 	r=$(curl -s --path-as-is --max-time "${GET_MAX_TIME:-20}" -o "$T/body" \
 		-D "$T/headers" -w '%{http_code} %{time_total}' "$@" \
-		"http://127.0.0.1:$port$path")
+		"http://$to$path")
 	# shellcheck disable=SC2034 # took is for the caller
 	code=${r% *} took=${r#* }
 }
