@@ -7,6 +7,8 @@
 #   stack_init run/                      # run directory; logs, pids, sockets
 #   trap stack_stop EXIT
 #   stack_redis 7001 [DATA_DIR]          # DATA_DIR: keep its data (AOF) there
+#   stack_redis_replica 7003 7001        # a replica of the Redis on :7001
+#   stack_sentinel 7004 mymaster 7001 2  # a redis-sentinel watching it
 #   stack_responder img -store run/store -source 'file:///src/{model}/{field}/{id}.jpg'
 #   stack_nginx img 7000 run/store "$STACK_DIR/img.sock"
 #   stack_origin origin 7002 /some/dir   # static origin for http:// sources
@@ -128,6 +130,53 @@ stack_redis() {
 		--daemonize no >"$STACK_DIR/redis.log" 2>&1 &
 	_stack_add $! "redis-server :$port"
 	_stack_wait 100 $! "redis-server :$port (see $STACK_DIR/redis.log)" \
+		_stack_redis_ping "$port"
+}
+
+# stack_redis_replica PORT MASTER_PORT: a throw-away redis-server on
+# 127.0.0.1:PORT, replica of the one on 127.0.0.1:MASTER_PORT, log in
+# redis-PORT.log; wait until its link to the master is up (a full sync
+# done).  Masters and replicas here sync without the 5 s wait for more
+# replicas (repl-diskless-sync-delay 0), as they would on a slow disk.
+stack_redis_replica() {
+	local port=$1 master=$2
+	_stack_port_free "$port" || return 1
+	redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+		--dir "$STACK_DIR" --repl-diskless-sync-delay 0 \
+		--replicaof 127.0.0.1 "$master" --daemonize no \
+		>"$STACK_DIR/redis-$port.log" 2>&1 &
+	_stack_add $! "redis-server :$port (replica of :$master)"
+	redis-cli -h 127.0.0.1 -p "$master" config set repl-diskless-sync-delay 0 >/dev/null 2>&1
+	_stack_wait 100 $! "redis-server :$port (see $STACK_DIR/redis-$port.log)" \
+		_stack_redis_synced "$port"
+}
+
+_stack_redis_synced() {
+	redis-cli -h 127.0.0.1 -p "$1" info replication 2>/dev/null |
+		grep -q '^master_link_status:up'
+}
+
+# stack_sentinel PORT NAME MASTER_PORT QUORUM: redis-sentinel on
+# 127.0.0.1:PORT watching the master NAME on 127.0.0.1:MASTER_PORT, with
+# QUORUM sentinels to agree it is down, and test timings: down after 1 s
+# without an answer, a failover given 3 s.  Its configuration (which it
+# rewrites) is sentinel-PORT.conf, its log sentinel-PORT.log; wait until
+# it answers.
+stack_sentinel() {
+	local port=$1 name=$2 master=$3 quorum=$4 conf=$STACK_DIR/sentinel-$1.conf
+	_stack_port_free "$port" || return 1
+	cat >"$conf" <<EOF
+bind 127.0.0.1
+port $port
+dir $STACK_DIR
+sentinel monitor $name 127.0.0.1 $master $quorum
+sentinel down-after-milliseconds $name 1000
+sentinel failover-timeout $name 3000
+sentinel parallel-syncs $name 1
+EOF
+	redis-sentinel "$conf" >"$STACK_DIR/sentinel-$port.log" 2>&1 &
+	_stack_add $! "redis-sentinel :$port"
+	_stack_wait 100 $! "redis-sentinel :$port (see $STACK_DIR/sentinel-$port.log)" \
 		_stack_redis_ping "$port"
 }
 
