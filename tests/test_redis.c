@@ -478,7 +478,7 @@ int main(void)
 	snprintf(dir, sizeof(dir), "/tmp/test_redis.%d", (int)getpid());
 	mkdir(dir, 0700);
 	conf_defaults(&cf);
-	cf.redis_timeout_ms = 400;
+	cf.redis_timeout_ms = 1000; /* WAIT: 500 ms, on a loaded machine too */
 	start_servers();
 	CHECK(role_is(port_m, "master") && role_is(port_r, "slave") &&
 		      sentinel_sees_replica(),
