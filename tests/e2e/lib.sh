@@ -19,6 +19,7 @@
 #                                 where the store keeps an id (or its NAME)
 #   log_count HOW PATH LOG...     responder log lines: GET PATH, 200, HOW
 #   rcli ARGS...                  redis-cli on 127.0.0.1:$RPORT
+#   urlenc STRING                 STRING percent-encoded for a query value
 #   json FILE PATH                a value of the JSON in FILE ("a.b.0.c")
 #   free_ports BASE VAR...        free loopback ports, apart for each run
 #   wait_until SECONDS CMD...     run CMD every 0.1 s until it succeeds
@@ -136,6 +137,12 @@ log_count() {
 # rcli ARGS...: redis-cli against the run's Redis, 127.0.0.1:$RPORT.
 rcli() {
 	redis-cli -h 127.0.0.1 -p "$RPORT" "$@"
+}
+
+# urlenc STRING: STRING with every byte but A-Z a-z 0-9 . _ ~ - written as
+# %XX, for a query value such as POST's source= (perl's core only).
+urlenc() {
+	perl -e '$_ = $ARGV[0]; s/([^A-Za-z0-9._~-])/sprintf("%%%02X", ord $1)/ge; print' "$1"
 }
 
 # json FILE PATH: the value at PATH (keys and array indexes joined by

@@ -19,8 +19,6 @@ check_start "$OUT/run"
 
 free_ports 27000 RPORT OPORT LPORT PORT
 PREFIX=imgsrv:
-urlenc() { perl -MURI::Escape -e 'print uri_escape($ARGV[0])' "$1" 2>/dev/null ||
-	perl -e '$_ = $ARGV[0]; s/([^A-Za-z0-9._~-])/sprintf("%%%02X", ord $1)/ge; print' "$1"; }
 
 for id in 1 2 3; do
 	convert -size 1200x800 "plasma:fractal" -quality 90 "$SRC/post/img/$id.jpg"

@@ -30,7 +30,6 @@ KEY=app-key-0123456789abcdef
 KEY2=app-key-fedcba9876543210
 SIGN=sign-key-0123456789abcdef
 SIGN_OLD=sign-key-old-0123456789ab
-urlenc() { perl -e '$_ = $ARGV[0]; s/([^A-Za-z0-9._~-])/sprintf("%%%02X", ord $1)/ge; print' "$1"; }
 stored() { store_path "$STORE" sec "$1" "$2" "$3"; }
 none_stored() { [ -e "$(stored "$1" "$2" "$3")" ] && echo stored || echo none; }
 body() { tr -d '\n' <"$T/body"; }
