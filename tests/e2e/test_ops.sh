@@ -154,7 +154,9 @@ done
 made=$(logged made) waited=$(logged waited) stored=$(logged store)
 expect "figures: five outputs made (with the one above)" "$made" 5
 # (a late one of the herd finds the file stored by the web server)
-expect_re "figures: the herd: one made, the others waited or stored" "$((waited + stored))" '^[1-7]$'
+# (how many wait depends on the machine's speed; waiters held for sure
+# are counted below, with a make held open)
+expect_re "figures: the herd: one made, the others waited or stored" "$((waited + stored))" '^[0-7]$'
 for f in made waited refused failed; do
 	expect "figures: /status $f matches the log" "$(json "$st" "$f")" "$(logged "$f")"
 done
@@ -241,10 +243,12 @@ else
 	skip "metrics: promtool check metrics on the real page" "promtool not installed (Debian package prometheus)"
 fi
 
-# --- what is being made now, and the last errors ----------------------------
+# --- what is being made now, waiting for it, and the last errors ------------
 # An original that is a FIFO: the fetch blocks in open() until a writer
 # comes, so the make is in progress for as long as the test wants; then
-# the source refuses it (not a regular file: 404).
+# the source refuses it (not a regular file: 404). Two more requests for
+# the same output wait for it meanwhile (of the 4 threads, one is left
+# for /status).
 mkfifo "$SRC/ops/img/77.jpg"
 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ops/img/77/w100.jpg" >"$OUT/fifo.code" &
 fifo_curl=$!
@@ -263,17 +267,40 @@ if wait_until 5 making_seen; then
 else
 	fail "making: the original being fetched is listed" "$(head -c 300 "$T/body")"
 fi
+get "$PORT" /metrics
+cp "$T/body" "$prom"
+waits0=$(stage lock_wait)
+get "$PORT" /status
+asked0=$(json "$T/body" requests) polls=0
+waiters=()
+for i in 1 2; do
+	curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ops/img/77/w100.jpg" >"$OUT/fifo.code.$i" &
+	waiters+=($!)
+done
+arrived() { # both waiters reached the responder (each /status counts itself)
+	get "$PORT" /status
+	polls=$((polls + 1))
+	[ "$(($(json "$T/body" requests) - asked0 - polls))" -ge 2 ]
+}
+wait_until 10 arrived || fail "making: two more requests arrive" "$(head -c 200 "$T/body")"
+sleep 0.2 # (from the accept to the wait: no step that blocks)
 : >"$SRC/ops/img/77.jpg" # a writer comes and goes: the read ends
-wait "$fifo_curl"
-expect "making: then refused" "$(cat "$OUT/fifo.code")" 404
+wait "$fifo_curl" "${waiters[@]}"
+expect "making: then refused, the maker and its waiters" \
+	"$(cat "$OUT/fifo.code" "$OUT"/fifo.code.? | tr '\n' ' ')" "404404404"
+get "$PORT" /metrics
+cp "$T/body" "$prom"
+expect "making: a lock_wait for each waiter" "$(stage lock_wait)" "$((waits0 + 2))"
 get "$PORT" /status
 cp "$T/body" "$OUT/errors.json"
 expect "making: nothing left being made" "$(json "$OUT/errors.json" making)" "[]"
-expect "errors: the last one first: its path" "$(json "$OUT/errors.json" errors.0.path)" /ops/img/77/w100.jpg
+for i in 0 1 2; do
+	expect "errors: the last ones first: path $i" "$(json "$OUT/errors.json" errors.$i.path)" /ops/img/77/w100.jpg
+done
 expect "errors: its status" "$(json "$OUT/errors.json" errors.0.status)" 404
 expect_re "errors: its message" "$(json "$OUT/errors.json" errors.0.message)" 'not found'
 expect_re "errors: its time" "$(json "$OUT/errors.json" errors.0.time)" "^$(date -u +%Y-%m-%d)T[0-9:]{8}Z\$"
-expect "errors: the one before" "$(json "$OUT/errors.json" errors.1.path)" /ops/img/998/w100.jpg
+expect "errors: the one before" "$(json "$OUT/errors.json" errors.3.path)" /ops/img/998/w100.jpg
 # A path with markup and a quote: escaped on both pages.
 get "$PORT" '/ops/img/1/w1<b>"x.jpg'
 expect "errors: a path with markup is refused" "$code" 400
@@ -290,6 +317,60 @@ for part in 'requests/s, last minute<' 'p50 of misses<' 'p99 of misses<' '<h2>Be
 	'<h2>Last errors' '<h2>Where the time goes' '>jobs queued</span>' '<b>off</b><span>redis<'; do
 	expect "html: shows $part" "$(grep -c -F "$part" "$OUT/status.html")" 1
 done
+
+# --- the Grafana dashboard's queries, on a real Prometheus ------------------
+# Each query of deploy/grafana/image-server.json names only families of the
+# real page, and a Prometheus that scrapes it accepts and answers it.
+DASH=deploy/grafana/image-server.json
+exprs=$(perl -MJSON::PP -e 'local $/; my $d = decode_json(<STDIN>);
+	for my $p (@{$d->{panels}}) { print "$_->{expr}\n" for @{$p->{targets}} }' <"$DASH")
+expect_re "dashboard: JSON with queries" "$(echo "$exprs" | wc -l)" '^[1-9][0-9]$'
+unknown=$(echo "$exprs" | grep -oE '\b(image_server|process)_[a-z_]+' | sort -u |
+	sed -E 's/_(bucket|sum|count)$//' | while read -r m; do
+		grep -q "^# TYPE $m " "$prom" || echo "$m"
+	done)
+expect "dashboard: every metric it names is on /metrics" "$unknown" ""
+if command -v prometheus >/dev/null; then
+	free_ports 25500 PPORT
+	cat >"$OUT/prometheus.yml" <<YML
+global: {scrape_interval: 1s}
+scrape_configs:
+  - job_name: image-server
+    static_configs: [{targets: ["127.0.0.1:$PORT"]}]
+YML
+	prometheus --config.file="$OUT/prometheus.yml" --storage.tsdb.path="$OUT/prometheus" \
+		--web.listen-address="127.0.0.1:$PPORT" >"$OUT/prometheus.log" 2>&1 &
+	prom_pid=$!
+	_stack_add "$prom_pid" prometheus
+	# three scrapes: a rate over them has two points
+	scraped() {
+		curl -s "http://127.0.0.1:$PPORT/api/v1/query" \
+			--data-urlencode 'query=count_over_time(image_server_info[1m])' |
+			grep -qE '"value":\[[0-9.]+,"([3-9]|[1-9][0-9])"\]'
+	}
+	if wait_until 20 scraped; then
+		bad="" empty=""
+		while read -r q; do
+			q=${q//\$__rate_interval/1m}
+			q=${q//\$instance/.*}
+			r=$(curl -s "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$q")
+			[[ $r == '{"status":"success"'* ]] || bad="$bad | $q: $(echo "$r" | head -c 200)"
+			[[ $r == *'"result":[]'* ]] && empty="$empty | $q"
+		done <<<"$exprs"
+		expect "dashboard: Prometheus accepts every query" "$bad" ""
+		# But those that need what this run has not: a memory budget, a
+		# 5xx, Redis (for the queue).
+		expect "dashboard: every query has an answer (but budget, 5xx, queue)" \
+			"$(echo "$empty" | tr '|' '\n' | grep -v -e budget -e '5\.\.' -e queue_jobs -e '^ *$')" ""
+	else
+		fail "dashboard: Prometheus scraped /metrics" "$(tail -c 300 "$OUT/prometheus.log")"
+	fi
+	kill "$prom_pid" 2>/dev/null
+	wait "$prom_pid" 2>/dev/null
+	stack_forget "$prom_pid"
+else
+	skip "dashboard: Prometheus accepts every query" "prometheus not installed"
+fi
 
 # --- configuration file and SIGHUP -----------------------------------------
 get "$PORT" /ops/img/2/w100.jpg
