@@ -19,9 +19,10 @@
 #define OUTAGE_LOG_INTERVAL 30 /* seconds between "still down" lines */
 #define RETRY_AFTER_MS 1000    /* a connection that failed waits this long */
 /* While all is well, the sentinels are asked again this often, by one
- * thread: a master that was failed over while we could still reach it
- * (a partition) is left within this time. */
-#define RECHECK_MS 5000
+ * thread: a master that lives on after a failover (SENTINEL FAILOVER, a
+ * partition) is left within this time; Sentinel demotes it, and closes
+ * its clients, only when it next looks at it, seconds later. */
+#define RECHECK_MS 1000
 
 struct redis {
 	const struct conf *conf;

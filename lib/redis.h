@@ -18,10 +18,12 @@
  * READONLY makes the next connect ask the sentinels again; once one
  * thread has found the new master, every other thread's connection to
  * the old one is closed before its next command; and one thread asks the
- * sentinels every 5 s while all is well, which catches a failover that
- * no error showed (a partition).  There is no subscription to
- * +switch-master: the reconnect path does its work.  While no master is
- * known, it is an outage like any other.
+ * sentinels every second while all is well, which is how a failover is
+ * seen when the old master lives on (SENTINEL FAILOVER, a partition):
+ * Sentinel demotes it, and closes its clients, only seconds later.
+ * There is no subscription to +switch-master: a dead master shows at
+ * once in its connections, a live one within that second.  While no
+ * master is known, it is an outage like any other.
  * Thread-safety: struct redis is shared (internally locked); struct
  * redis_conn is one per thread.
  */
