@@ -10,6 +10,7 @@
 #include "log.h"
 #include "progress.h"
 #include "signals.h"
+#include "stats.h"
 #include "store.h"
 
 #define TICK_MS 100 /* main's wait for a signal between display updates */
@@ -53,6 +54,7 @@ static enum result get_one(struct job *j, struct output_worker *w,
 	buf_init(&out);
 	err_clear(&e);
 	rc = output_get(w, r, &out, &how, &e);
+	stats_flush(); /* its statsd timers, in one datagram */
 	buf_release(&out);
 	if (rc == 0) {
 		atomic_fetch_add(how == OUTPUT_MADE ? &j->made : &j->skipped, 1);

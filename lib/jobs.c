@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "log.h"
 #include "queue.h"
+#include "stats.h"
 #include "store.h"
 
 #define IDLE_MS 200       /* a worker's sleep when the queue is empty */
@@ -120,6 +121,7 @@ int jobs_run_one(struct output_worker *w, const char *worker)
 		}
 		(void)output_get(w, &r, &out, &how, &e);
 	}
+	stats_flush(); /* the job's statsd timers, in one datagram */
 	buf_release(&out);
 	if (e.code == ERR_NONE) {
 		queue_done(redis, worker, &job);

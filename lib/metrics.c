@@ -234,12 +234,14 @@ void metrics_request(enum metrics_outcome o, int status, int output, double ms)
 	count_status(status);
 	if (status == 200 && output >= 0 && output < N_OUT)
 		atomic_fetch_add_explicit(&by_output[output], 1, RELAXED);
-	stats_timing(outcome_timers[o], ms);
+	stats_timing_later(outcome_timers[o], ms);
+	stats_flush(); /* the request's timers, in one datagram */
 }
 
 void metrics_response(int status)
 {
 	count_status(status);
+	stats_flush(); /* a POST's fetch timer */
 }
 
 void metrics_stage(enum metrics_stage s, int input, int output, double ms)
@@ -251,7 +253,7 @@ void metrics_stage(enum metrics_stage s, int input, int output, double ms)
 	if (output < 0 || output >= N_OUT)
 		output = METRICS_NONE;
 	hist_add(&stages[s][input + 1][output + 1], &durations, ms / 1e3);
-	stats_timing(stage_timers[s], ms);
+	stats_timing_later(stage_timers[s], ms);
 }
 
 void metrics_output(int output, size_t bytes)

@@ -12,7 +12,9 @@
  *   - the outputs being made now (a small registry) and the last error
  *     answers (a small ring).
  * The durations also go to statsd as timers (stats.h), under names of
- * their own beside the statsd names operators rely on.
+ * their own beside the statsd names operators rely on: a thread keeps its
+ * timers and metrics_request() sends them, the request's in one datagram
+ * (stats_timing_later, stats_flush).
  *
  * The histograms are arrays of atomic counters: recording is a few
  * relaxed atomic adds, never a lock.  Bucket bounds suit images: 5 ms to
@@ -84,18 +86,19 @@ const char *metrics_stage_name(enum metrics_stage s);
  * A request for an image was answered with status after ms milliseconds:
  * into the request histogram, the last minute, answers by status, and
  * (a 200) answers by output format (enum url_format, or METRICS_NONE).
- * Sends the statsd timer request_time.OUTCOME.
+ * Sends the statsd timer request_time.OUTCOME with the thread's kept ones.
  */
 void metrics_request(enum metrics_outcome o, int status, int output,
 		     double ms);
 
-/* Any other answer (a page, a POST): counted by status only. */
+/* Any other answer (a page, a POST): counted by status only; the
+ * thread's kept statsd timers are sent. */
 void metrics_response(int status);
 
 /*
  * A stage took ms milliseconds; input is an enum sniff_format and output
- * an enum url_format, or METRICS_NONE where they do not apply.  Sends the
- * statsd timer stage_time.STAGE.
+ * an enum url_format, or METRICS_NONE where they do not apply.  The
+ * statsd timer stage_time.STAGE is kept with the thread's others.
  */
 void metrics_stage(enum metrics_stage s, int input, int output, double ms);
 

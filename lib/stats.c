@@ -123,3 +123,45 @@ void stats_timing(const char *name, double ms)
 	snprintf(v, sizeof(v), "%.1f|ms", ms);
 	send_line(name, v);
 }
+
+#define BATCH 1400 /* bytes: a datagram that no network fragments */
+
+/* The calling thread's kept timers: lines "{prefix}.{name}:{ms}|ms\n". */
+static _Thread_local struct {
+	char text[BATCH + 1];
+	size_t len;
+	double first_ms; /* when the oldest was kept */
+} kept;
+
+void stats_flush(void)
+{
+	if (kept.len == 0)
+		return;
+	pthread_mutex_lock(&mu);
+	if (sock >= 0) /* (without the last newline) */
+		(void)sendto(sock, kept.text, kept.len - 1, MSG_DONTWAIT,
+			     (struct sockaddr *)&addr, addr_len);
+	pthread_mutex_unlock(&mu);
+	kept.len = 0;
+}
+
+void stats_timing_later(const char *name, double ms)
+{
+	char line[256];
+	int n = -1;
+
+	pthread_mutex_lock(&mu);
+	if (sock >= 0)
+		n = snprintf(line, sizeof(line), "%s.%s:%.1f|ms\n", prefix, name, ms);
+	pthread_mutex_unlock(&mu);
+	if (n <= 0 || (size_t)n >= sizeof(line))
+		return; /* statsd off */
+	if (kept.len + (size_t)n > BATCH)
+		stats_flush();
+	if (kept.len == 0)
+		kept.first_ms = clock_now_ms();
+	memcpy(kept.text + kept.len, line, (size_t)n);
+	kept.len += (size_t)n;
+	if (clock_now_ms() - kept.first_ms >= 1000)
+		stats_flush();
+}

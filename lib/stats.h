@@ -49,8 +49,21 @@ long stats_gauge_get(enum stats_gauge g);
 /* Seconds since the counters started (the first call to any function). */
 double stats_uptime(void);
 
-/* A statsd counter event "name" (incremented by 1), and a timer in ms. */
+/* A statsd counter event "name" (incremented by 1), and a timer in ms,
+ * each sent at once in a datagram of its own. */
 void stats_event(const char *name);
 void stats_timing(const char *name, double ms);
+
+/*
+ * A timer in ms kept with the calling thread's others and sent with them
+ * in one datagram (lines apart, as statsd reads them): by stats_flush(),
+ * when the datagram would pass 1400 bytes, or at the first call a second
+ * after the oldest was kept.  One sendto for a request's timers instead of
+ * one each.  What a thread keeps when it ends is lost.
+ */
+void stats_timing_later(const char *name, double ms);
+
+/* Sends the calling thread's kept timers now. */
+void stats_flush(void);
 
 #endif

@@ -1,15 +1,20 @@
 /* test_metrics.c - histograms, the last minute, outputs being made, last
  * errors, under concurrent recorders; the Prometheus text through promtool
  * when it is installed; and what recording costs. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "metrics.h"
 #include "sniff.h"
+#include "stats.h"
 #include "test.h"
 #include "url.h"
 
@@ -237,6 +242,94 @@ static void test_errors(void)
 	CHECK_INT(n, 3);
 }
 
+/* Reads the datagrams waiting on fd into out (each followed by '|' then
+ * a newline); returns how many. */
+static int datagrams(int fd, char *out, size_t size)
+{
+	int n = 0;
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (;;) {
+		ssize_t r = recv(fd, out + len, size - len - 3, MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return n;
+		len += (size_t)r;
+		out[len++] = '|';
+		out[len++] = '\n';
+		out[len] = '\0';
+		n++;
+	}
+}
+
+static int count_lines(const char *s, const char *line)
+{
+	int n = 0;
+	size_t l = strlen(line);
+
+	for (const char *p = s; (p = strstr(p, line)) != NULL; p += l)
+		if ((p == s || p[-1] == '\n') && (p[l] == '\n' || p[l] == '|'))
+			n++;
+	return n;
+}
+
+/* statsd: a request's timers in one datagram; full ones and old ones
+ * sent at once. */
+static void test_statsd(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	char hostport[32], got[65536];
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), n;
+	struct err e;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	      getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+	snprintf(hostport, sizeof(hostport), "127.0.0.1:%d", ntohs(a.sin_port));
+	CHECK(stats_configure(hostport, "t", &e) == 0);
+
+	metrics_stage(METRICS_FETCH, SNIFF_JPEG, METRICS_NONE, 1.5);
+	metrics_stage(METRICS_DECODE, SNIFF_JPEG, URL_FMT_JPEG, 20);
+	usleep(50 * 1000);
+	CHECK_INT(datagrams(fd, got, sizeof(got)), 0); /* kept, not sent */
+	metrics_request(METRICS_MADE, 200, URL_FMT_JPEG, 30);
+	usleep(50 * 1000);
+	n = datagrams(fd, got, sizeof(got));
+	CHECK(n == 1, "%d datagrams: %s", n, got);
+	CHECK_STR(got, "t.stage_time.fetch:1.5|ms\nt.stage_time.decode:20.0|ms\n"
+		       "t.request_time.made:30.0|ms|\n");
+
+	/* 200 kept: sent as they fill datagrams of at most 1400 bytes */
+	for (int i = 0; i < 200; i++)
+		metrics_stage(METRICS_WRITE, METRICS_NONE, METRICS_NONE, 1);
+	stats_flush();
+	usleep(50 * 1000);
+	n = datagrams(fd, got, sizeof(got));
+	CHECK(n == 4, "%d datagrams", n); /* 200 lines of 22 bytes */
+	CHECK_INT(count_lines(got, "t.stage_time.write:1.0|ms"), 200);
+
+	/* one kept a second ago goes with the next */
+	metrics_stage(METRICS_CHECK, METRICS_NONE, METRICS_NONE, 1);
+	usleep(1050 * 1000);
+	metrics_stage(METRICS_CHECK, METRICS_NONE, METRICS_NONE, 2);
+	usleep(50 * 1000);
+	n = datagrams(fd, got, sizeof(got));
+	CHECK(n == 1 && count_lines(got, "t.stage_time.check:1.0|ms") == 1 &&
+	      count_lines(got, "t.stage_time.check:2.0|ms") == 1, "%d: %s", n, got);
+
+	/* statsd off: nothing kept */
+	CHECK(stats_configure("", "t", &e) == 0);
+	metrics_stage(METRICS_CHECK, METRICS_NONE, METRICS_NONE, 3);
+	stats_flush();
+	usleep(50 * 1000);
+	CHECK_INT(datagrams(fd, got, sizeof(got)), 0);
+	close(fd);
+}
+
 /* Concurrent recorders (run under TSan too): every record is counted. */
 #define THREADS 8
 #define EACH 20000
@@ -347,6 +440,16 @@ static void cost(void)
 	       (clock_now_ms() - t0) * 1e3 / rounds, rounds);
 }
 
+/* The same with statsd on (to a closed port: each datagram is sent). */
+static void cost_statsd(void)
+{
+	struct err e;
+
+	if (stats_configure("127.0.0.1:9", "image_server", &e) == 0)
+		cost();
+	stats_configure("", "image_server", &e);
+}
+
 int main(int argc, char **argv)
 {
 	test_histograms();
@@ -354,9 +457,12 @@ int main(int argc, char **argv)
 	test_minute();
 	test_making();
 	test_errors();
+	test_statsd();
 	test_concurrent();
 	test_promtool();
-	if (argc > 1 && strcmp(argv[1], "cost") == 0)
+	if (argc > 1 && strcmp(argv[1], "cost") == 0) {
 		cost();
+		cost_statsd();
+	}
 	return TEST_END("metrics");
 }
