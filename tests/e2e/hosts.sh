@@ -93,8 +93,11 @@ host_responder() {
 		>>"$log" 2>&1 &
 	HOST_PID[i]=$!
 	_stack_add $! "responder host$i"
-	_stack_wait 100 $! "responder host$i (see $log)" \
-		stack_port_open "$HOST_FPORT" "${HOST_ADDR[i]}"
+	if ! _stack_wait 100 $! "responder host$i (see $log)" \
+		stack_port_open "$HOST_FPORT" "${HOST_ADDR[i]}"; then
+		tail -n 5 "$log" >&2
+		return 1
+	fi
 }
 
 # _hosts_upstream I MODE OUT: deploy/nginx/multi-host.conf with its
