@@ -35,7 +35,7 @@ private_pages() {
 	# and after the refused requests: it must not have seen them. (It logs
 	# a request before it answers, so the last line is in already.)
 	get "$port" /status
-	n=$(grep -o '"requests":[0-9]*' "$T/body" | cut -d: -f2)
+	n=$(json "$T/body" requests)
 	seen=$(grep -c -E "$pages" "$log")
 	for path in /status '/status?format=html' /metrics; do
 		get "$port" "$path" "${other[@]}"
@@ -47,7 +47,7 @@ private_pages() {
 		"$(grep -c -E "$pages" "$log")" "$seen"
 	get "$port" /status
 	expect "$what: the responder counted none of the refused requests" \
-		"$(grep -o '"requests":[0-9]*' "$T/body" | cut -d: -f2)" "$((n + 1))"
+		"$(json "$T/body" requests)" "$((n + 1))"
 
 	# Other spellings: the web server either refuses them itself (it
 	# decodes and normalises the path before matching) or passes them and
