@@ -171,7 +171,8 @@ clean:
 	rm -rf $(BUILD) bin build-fuzz
 
 # Install what `make` built, the man pages, and deploy/'s examples (web
-# servers, systemd, spawn-fcgi, logrotate, image-server.conf) under
+# servers, systemd, spawn-fcgi, logrotate, the Grafana dashboard,
+# image-server.conf) under
 # $(DESTDIR)$(PREFIX); `make uninstall` removes them. install builds
 # nothing: run `make` first (as yourself), then `make install` (as root),
 # so that root never compiles and a SANITIZER build is never replaced.
@@ -181,7 +182,7 @@ BINDIR     := $(PREFIX)/bin
 MANDIR     := $(PREFIX)/share/man
 EXAMPLEDIR := $(PREFIX)/share/doc/image-server/examples
 EXAMPLES   := $(sort $(wildcard $(addsuffix /*,$(addprefix deploy/, \
-              nginx apache lighttpd systemd spawn-fcgi logrotate)))) \
+              nginx apache lighttpd systemd spawn-fcgi logrotate grafana)))) \
               deploy/image-server.conf
 
 .PHONY: install uninstall

@@ -81,7 +81,7 @@ expect "installed binary runs (-h exits 0)" "$?" 0
 
 # Every example under deploy/, in its subdirectory, same contents; the
 # spawn-fcgi wrapper executable, the rest not.
-want=$(cd deploy && ls -d nginx/* apache/* lighttpd/* systemd/* spawn-fcgi/* logrotate/* image-server.conf | sort)
+want=$(cd deploy && ls -d nginx/* apache/* lighttpd/* systemd/* spawn-fcgi/* logrotate/* grafana/* image-server.conf | sort)
 got=$(cd "$DOC" 2>/dev/null && find . -type f | sed 's|^\./||' | sort)
 expect "examples: exactly deploy/'s configs, units and scripts" "$(echo $got)" "$(echo $want)"
 bad=""
