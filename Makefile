@@ -10,6 +10,7 @@
 #   make fuzz             libFuzzer on the URL parser, the sniffer, jpegdc
 #   make soak             two minutes of mixed load through nginx
 #   make bench            against plain nginx, sharp and image_filter
+#   make bench-photos     against sharp on real photographs (Debian's)
 #   make fresh-check      make run and make test as first commands on a
 #                         new Debian 12 root (debootstrap; root, ~30 min)
 #   make SANITIZER=address|undefined|thread ...
@@ -29,7 +30,7 @@ CFLAGS  ?= -O2 -g
 # Goals that compile nothing in this make: they install packages first and
 # then run make again, which reads pkg-config afresh (on a new machine the
 # libraries are not there while this Makefile is read).
-WRAPPER_GOALS := run test soak bench deps deps-run deps-test deps-bench \
+WRAPPER_GOALS := run test soak bench bench-photos deps deps-run deps-test deps-bench \
            fresh-check fuzz install uninstall clean
 BUILDING := $(filter-out $(WRAPPER_GOALS),$(or $(MAKECMDGOALS),all))
 
@@ -55,7 +56,7 @@ CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 
 .PHONY: all check unit e2e run test deps deps-run deps-test deps-bench \
-        libs build-tests clean soak bench fresh-check
+        libs build-tests clean soak bench bench-photos fresh-check
 all: bin/image-server bin/images
 
 # Everything is rebuilt when the flags change (say, SANITIZER=address
@@ -156,10 +157,20 @@ soak:
 # latency, peak RSS, a 64-request herd and a PSNR check of our outputs;
 # prints a markdown table (also in tests/out/bench/bench.md). BENCH_SECONDS
 # (5 per run), BENCH_ROUNDS (3), BENCH_THREADS, BENCH_PERF=1 (perf profile).
+# Then bench-photos' table (4 more minutes; BENCH_PHOTOS=0: without it).
 bench:
 	@$(INSTALL_DEPS) bench
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/bench.sh
+
+# bench's last table alone: real photographs from Debian packages (fetched
+# with apt-get download into tests/out/), one class a row, against sharp:
+# p50 latency, peak RSS of 8 concurrent misses, PSNR (tests/bench/photos.sh;
+# about 4 minutes on 2 cores).
+bench-photos:
+	@$(INSTALL_DEPS) bench
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/photos.sh
 
 # The first-run path for real: a Debian 12 root from debootstrap with only
 # make and git, this repository cloned into it, then `make run` and `make

@@ -25,13 +25,16 @@
 # outputs against a reference made by `convert` (Lanczos, same size, from
 # the same original), PSNR >= BENCH_PSNR_MIN dB (30) or the script fails;
 # it fails too on herd duplicates and on non-2xx answers or socket errors.
-# The targets (ratios) are reported, not enforced.
+# The targets (ratios) are reported, not enforced.  Then, with its own
+# servers, the table of real photographs (tests/bench/photos.sh), appended
+# to the same file; it fails the run as its own PSNR check does.
 #
 # Environment: BENCH_SECONDS (5 per wrk run), BENCH_ROUNDS (3: each server
 # and scenario runs that many times, in turn with its peers, and the best
 # round is kept), BENCH_THREADS (responder threads; 2 per core, at least
 # 4), BENCH_PSNR_MIN (30), BENCH_PERF=1 (perf profile of the responder
-# during the first 8-connection miss run).
+# during the first 8-connection miss run), BENCH_PHOTOS=0 (without the
+# table of real photographs).
 # Needs wrk, nginx, libnginx-mod-http-image-filter (else its row is
 # skipped), node >= 20.9 and npm (else sharp's rows are skipped; sharp is
 # installed from package-lock.json into tests/out/bench-npm), ImageMagick.
@@ -40,6 +43,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 . deploy/stack.sh
 . tests/e2e/lib.sh # log_count
+. tests/bench/lib.sh
 
 SECS=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -69,27 +73,7 @@ trap stack_stop EXIT
 trap 'exit 1' INT TERM
 
 # --- sharp -------------------------------------------------------------------
-HAVE_SHARP=0
-SHARP_WHY=""
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-	SHARP_WHY="node or npm is missing"
-elif ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=9)?0:1)'; then
-	SHARP_WHY="sharp 0.35 needs node >= 20.9 (this is $(node --version))"
-else
-	if ! cmp -s "$BENCH/package-lock.json" "$NPM_DIR/package-lock.json" ||
-		[ ! -d "$NPM_DIR/node_modules/sharp" ]; then
-		echo "bench: installing sharp (npm ci) into $NPM_DIR"
-		rm -rf "$NPM_DIR" && mkdir -p "$NPM_DIR" &&
-			cp "$BENCH/package.json" "$BENCH/package-lock.json" "$NPM_DIR/" &&
-			(cd "$NPM_DIR" && npm ci --no-audit --no-fund --loglevel=error) >"$OUT/npm.log" 2>&1 ||
-			{ rm -f "$NPM_DIR/package-lock.json"; tail -n 5 "$OUT/npm.log"; }
-	fi
-	if NODE_PATH=$NPM_DIR/node_modules node -e 'require("sharp")' 2>"$OUT/sharp-load.log"; then
-		HAVE_SHARP=1
-	else
-		SHARP_WHY="sharp does not load: $(head -n 1 "$OUT/sharp-load.log")"
-	fi
-fi
+bench_sharp_install "$NPM_DIR" "$OUT"
 HAVE_IF=0
 [ -f /usr/lib/nginx/modules/ngx_http_image_filter_module.so ] && HAVE_IF=1
 
@@ -98,18 +82,9 @@ echo "## machine"
 echo
 echo "- cores: $CORES ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), memory $(awk '/^MemTotal/ {printf "%.1f GB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
 echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(convert -version | head -n 1 | sed 's/^Version: //; s/ https.*//'), $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
-[ "$HAVE_SHARP" -eq 1 ] &&
-	echo "- node $(node --version), $(NODE_PATH=$NPM_DIR/node_modules node -e 'const s=require("sharp"); console.log(`sharp ${s.versions.sharp} (libvips ${s.versions.vips}), libvips threads per image ${s.concurrency()}, libuv pool ${process.env.UV_THREADPOOL_SIZE || 4}`)')"
+[ "$HAVE_SHARP" -eq 1 ] && echo "- $(bench_sharp_versions)"
 echo "- responder: $STACK_BIN, -threads $THREADS (OpenMP threads per image: cores / threads, at least 1)"
 echo "- wrk: $ROUNDS rounds of ${SECS}s per server and scenario"
-# How busy the CPUs are with other work, over one second before we start.
-cpu_busy() {
-	local a b
-	a=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat)
-	sleep 1
-	b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat)
-	echo "$a $b" | awk '{busy = $3 - $1; all = busy + $4 - $2; printf "%d", all ? 100 * busy / all : 0}'
-}
 BUSY=$(cpu_busy)
 echo "- CPU busy with other work just before the run: $BUSY%$([ "$BUSY" -gt 10 ] && echo " (the figures will be noisy; the CPU ms/req column less so)")"
 echo
@@ -138,16 +113,8 @@ echo
 # to the three originals, where the responder looks first (and sharp and
 # image_filter read them from there too).
 STORE=$OUT/store
-perl -e '
-	use File::Path qw(make_path);
-	my ($store, $id0, $n, @pairs) = @ARGV;
-	while (my ($mf, $orig) = splice(@pairs, 0, 2)) {
-		for my $id ($id0 .. $id0 + $n - 1) {
-			my $d = "$store/bench/$mf/" . substr($id, 2, 2) . "/" . substr($id, 0, 2) . "/$id";
-			make_path($d);
-			link($orig, "$d/original") or die "link $d: $!\n";
-		}
-	}' "$STORE" "$ID0" "$NIDS" a3k "$ORIG/a3k.jpg" a6k "$ORIG/a6k.jpg" png "$ORIG/alpha.png" ||
+bench_link "$STORE" "$ID0" "$NIDS" bench/a3k "$ORIG/a3k.jpg" bench/a6k "$ORIG/a6k.jpg" \
+	bench/png "$ORIG/alpha.png" ||
 	{ echo "bench: could not fill the store"; exit 1; }
 
 # --- servers ---------------------------------------------------------------------
@@ -185,12 +152,7 @@ if [ "$HAVE_IF" -eq 1 ]; then
 fi
 if [ "$HAVE_SHARP" -eq 1 ]; then
 	P_SHARP=$(stack_free_port $((P_STATIC + 2)))
-	NODE_PATH=$NPM_DIR/node_modules node "$BENCH/sharp-server.js" "$P_SHARP" "$STORE" \
-		>>"$STACK_DIR/sharp.log" 2>&1 &
-	_stack_add $! "sharp-server :$P_SHARP"
-	SHARP=$!
-	_stack_wait 100 $! "sharp-server :$P_SHARP (see $STACK_DIR/sharp.log)" \
-		curl -sf -o /dev/null "http://127.0.0.1:$P_SHARP/health" || exit 1
+	bench_sharp_start "$P_SHARP" "$STORE" || exit 1
 fi
 [ "$HAVE_SHARP" -eq 1 ] || echo "bench: no sharp rows: $SHARP_WHY"
 [ "$HAVE_IF" -eq 1 ] || echo "bench: no image_filter row (apt-get install libnginx-mod-http-image-filter)"
@@ -198,35 +160,9 @@ fi
 # --- measuring ---------------------------------------------------------------------
 # nginx's workers (the children of its master) into the array named $2.
 workers() { mapfile -t "$2" < <(pgrep -P "$1"); }
-# VmHWM is the peak RSS; writing 5 to clear_refs resets it to the current RSS.
-HWM_RESET=1
-hwm_reset() {
-	local p
-	for p in "$@"; do
-		echo 5 >"/proc/$p/clear_refs" 2>/dev/null || HWM_RESET=0
-	done
-}
-# proc_sum FILE AWK PID...: the sum over the processes of what the awk
-# program AWK prints for /proc/PID/FILE (0 for a process gone).
-proc_sum() {
-	local file=$1 prog=$2 p v t=0
-	shift 2
-	for p in "$@"; do
-		v=$(awk "$prog" "/proc/$p/$file" 2>/dev/null)
-		t=$((t + ${v:-0}))
-	done
-	echo "$t"
-}
-hwm_mb() {
-	echo $((($(proc_sum status '/^VmHWM/ {print $2}' "$@") + 512) / 1024))
-}
 declare -A RPS P50 P99 RSS PEAK CPU NOTE
 RESP_PEAK=0
 TCK=$(getconf CLK_TCK)
-# cpu_ticks PID...: user + system time of the processes (all threads), in ticks.
-cpu_ticks() {
-	proc_sum stat '{print $14 + $15}' "$@"
-}
 
 # measure KEY BASE TEMPLATE START COUNT CONNS PID...: one wrk run of
 # bench.lua.  PIDs are the server's processes: their peak RSS (summed) and
@@ -373,10 +309,6 @@ HERD_LINE="herd: 64 concurrent GET $HERD: $H_OK answered 200, $H_SAME distinct b
 stack_alive || fail "a server died during the run"
 
 # --- quality ---------------------------------------------------------------------
-# psnr FILE REF: PSNR in dB of FILE against REF ("inf" when identical).
-psnr() {
-	compare -metric PSNR "$1" "$2" null: 2>&1 >/dev/null | awk '{print $1}'
-}
 # reference ORIG FIT W H OUT: convert's Lanczos resize of ORIG, flattened on
 # white; FIT is "w" (W x H exactly) or "fill" (cover, centre crop).
 reference() {
@@ -497,6 +429,15 @@ target() { # target KEY_OURS KEY_PEER METRIC OP BOUND
 	done
 } | tee "$OUT/bench.md"
 [ "$HAVE_SHARP" -eq 1 ] || echo "(no sharp rows: $SHARP_WHY)" | tee -a "$OUT/bench.md"
+
+# --- real photographs (tests/bench/photos.sh, its own servers) --------------------
+if [ "${BENCH_PHOTOS:-1}" = 1 ]; then
+	stack_stop
+	echo
+	bash tests/bench/photos.sh || fail "real photographs (tests/bench/photos.sh)"
+	[ -f tests/out/bench-photos/photos.md ] &&
+		{ echo; cat tests/out/bench-photos/photos.md; } >>"$OUT/bench.md"
+fi
 echo
 if [ "$FAIL" -eq 0 ]; then
 	echo "bench: passed (table in $OUT/bench.md)"

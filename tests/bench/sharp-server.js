@@ -11,7 +11,8 @@
 // EXIF orientation applied, transparency flattened onto white, wN = N wide
 // (never wider than the original), xN and WxH = centre crop that fills,
 // Lanczos (sharp's default lanczos3), metadata stripped (sharp's default),
-// quality 75, not interlaced.  GET /health answers "ok" plus the versions.
+// quality 75, not interlaced; a GIF's first frame only, as ours (sharp's
+// default page 0).  GET /health answers "ok" plus the versions.
 // sharp's own defaults are kept (libvips threads per image and the libuv
 // pool of 4, unless UV_THREADPOOL_SIZE says otherwise): what a user gets.
 'use strict';
@@ -29,8 +30,8 @@ if (!port || !store) {
 }
 sharp.cache(false);
 
-const TYPES = { jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp', png: 'image/png' };
-const URL_RE = /^\/([a-z0-9_]{1,32})\/([a-z0-9_]{1,32})\/([0-9A-Za-z_-]{1,64})\/(?:w([1-9][0-9]{0,4})|x([1-9][0-9]{0,4})|([1-9][0-9]{0,4})x([1-9][0-9]{0,4}))\.(jpg|jpeg|webp|png)$/;
+const TYPES = { jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp', png: 'image/png', gif: 'image/gif' };
+const URL_RE = /^\/([a-z0-9_]{1,32})\/([a-z0-9_]{1,32})\/([0-9A-Za-z_-]{1,64})\/(?:w([1-9][0-9]{0,4})|x([1-9][0-9]{0,4})|([1-9][0-9]{0,4})x([1-9][0-9]{0,4}))\.(jpg|jpeg|webp|png|gif)$/;
 
 // The store's shard directories: the id left-padded with "_" to 4
 // characters; s1 is its last two characters, s2 the two before them.
@@ -61,6 +62,8 @@ async function make(m) {
 		img = img.webp({ quality: 75 });
 	else if (fmt === 'png')
 		img = img.png();
+	else if (fmt === 'gif')
+		img = img.gif();
 	else
 		img = img.jpeg({ quality: 75, progressive: false });
 	return img.toBuffer();
