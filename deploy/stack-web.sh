@@ -180,19 +180,21 @@ EOF
 
 # stack_apache_multi NAME PORT STORE ADDR:PORT...: stack_apache with
 # deploy/apache/multi-host.conf, its members the responders at
-# ADDR:PORT... (over TCP).
+# ADDR:PORT... (over TCP), the Nth with the parameters of the file's Nth
+# example member (or its last).
 stack_apache_multi() {
-	local name=$1 port=$2 store=$3 out=$STACK_DIR/$1-multi-host.conf a lines=""
-	local src=$STACK_ROOT/deploy/apache/multi-host.conf params
+	local name=$1 port=$2 store=$3 out=$STACK_DIR/$1-multi-host.conf a lines="" k=0
+	local src=$STACK_ROOT/deploy/apache/multi-host.conf params=()
 	shift 3
-	params=$(sed -n 's/^ *BalancerMember "fcgi:\/\/10\.0\.0\.1[0-9]:9000" *\(.*\)$/\1/p' "$src" | head -n 1)
+	mapfile -t params < <(sed -n 's/^ *BalancerMember "fcgi:\/\/10\.0\.0\.1[0-9]:9000" *\(.*\)$/\1/p' "$src")
 	for a in "$@"; do
-		lines+="    BalancerMember \"fcgi://$a\" $params\n"
+		lines+="    BalancerMember \"fcgi://$a\" ${params[k]:-${params[-1]:-}}\n"
+		k=$((k + 1))
 	done
 	awk -v lines="$lines" '
 		/^ *BalancerMember "fcgi:\/\/10\.0\.0\.1[0-9]:9000"/ { if (!done) printf "%s", lines; done = 1; next }
 		{ print }' "$src" >"$out"
-	if [ -z "$params" ] || grep -v '^ *#' "$out" | grep -q 10.0.0.1; then
+	if [ "${#params[@]}" = 0 ] || grep -v '^ *#' "$out" | grep -q 10.0.0.1; then
 		echo "stack: could not render $src (see $out)" >&2
 		return 1
 	fi

@@ -101,25 +101,26 @@ host_responder() {
 }
 
 # _hosts_upstream I MODE OUT: deploy/nginx/multi-host.conf with its
-# example servers replaced by the bed's responders, for host I's nginx.
+# example servers replaced by the bed's responders, for host I's nginx:
+# host J's with the parameters of the file's Jth example server (or its
+# last).
 _hosts_upstream() {
-	local i=$1 mode=$2 out=$3 j lines="" params
+	local i=$1 mode=$2 out=$3 j lines="" p params=()
 	local src=$STACK_ROOT/deploy/nginx/multi-host.conf
-	params=$(sed -n 's/^ *server 10\.0\.0\.1[0-9]:9000 \(.*\);$/\1/p' "$src" | head -n 1)
+	mapfile -t params < <(sed -n 's/^ *server 10\.0\.0\.1[0-9]:9000 \(.*\);$/\1/p' "$src")
 	for ((j = 1; j <= HOSTS_N; j++)); do
-		if [ "$j" = "$i" ]; then
-			lines+="    server ${HOST_ADDR[j]}:$HOST_FPORT $params;\n"
-		elif [ "$mode" = all ]; then
-			lines+="    server ${HOST_ADDR[j]}:$HOST_FPORT $params;\n"
+		p=${params[j - 1]:-${params[-1]:-}}
+		if [ "$j" = "$i" ] || [ "$mode" = all ]; then
+			lines+="    server ${HOST_ADDR[j]}:$HOST_FPORT $p;\n"
 		elif [ "$mode" = local ]; then
-			lines+="    server ${HOST_ADDR[j]}:$HOST_FPORT $params backup;\n"
+			lines+="    server ${HOST_ADDR[j]}:$HOST_FPORT $p backup;\n"
 		fi
 	done
 	awk -v lines="$lines" '
 		/^ *server 10\.0\.0\.1[0-9]:9000 / { if (!done) printf "%s", lines; done = 1; next }
 		{ print }
 	' "$src" >"$out"
-	if [ -z "$params" ] || ! grep -q "server ${HOST_ADDR[i]}:$HOST_FPORT" "$out" ||
+	if [ "${#params[@]}" = 0 ] || ! grep -q "server ${HOST_ADDR[i]}:$HOST_FPORT" "$out" ||
 		grep -v '^ *#' "$out" | grep -q 10.0.0.1; then
 		echo "hosts: could not render $src (see $out)" >&2
 		return 1

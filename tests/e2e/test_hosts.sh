@@ -317,4 +317,15 @@ else
 	fail "lighttpd multi-host: started" "see $STACK_DIR/lighttpd.out"
 fi
 
+# One responder down: both send its share to the others.
+host_stop 2
+for w in apache:"$AP" lighttpd:"$LP"; do
+	codes=""
+	for id in 1 2 3 4; do
+		get "${w#*:}" "/web/img/$id/x$((70 + id)).jpg"
+		codes+="$code "
+	done
+	expect "${w%%:*} multi-host: with host 2's responder down, four misses, each 200" \
+		"$codes" "200 200 200 200 "
+done
 stack_alive || fail "every server still running at the end" "see $STACK_DIR"
