@@ -183,14 +183,17 @@ all_made() {
 wait_until 40 all_made
 expect "queue: all 36 outputs made" "$(all_made && echo yes)" yes
 cat "$STACK_DIR"/host[123].log >"$T/q.log"
-twice="" lost=""
+twice="" lost="" runs=""
 for j in "${jobs[@]}"; do
 	n=$(grep -c " job $j made " "$T/q.log")
 	[ "$n" -gt 1 ] && twice+="$j "
 	[ "$n" -eq 0 ] && lost+="$j "
+	n=$(grep -c -E " job $j (made|store|waited) " "$T/q.log")
+	[ "$n" -ne 1 ] && runs+="$j:$n "
 done
 expect "queue: no job made twice" "$twice" ""
 expect "queue: no job lost (each made by a job)" "$lost" ""
+expect "queue: each job run once, by one worker of one host" "$runs" ""
 by=""
 for i in 1 2 3; do
 	grep -q " job q/img/.* made " "$STACK_DIR/host$i.log" && by+="$i "
