@@ -11,8 +11,8 @@
 #   3. the failover under load: no 5xx, each host logs the outage once
 #      and finds the new master without a restart
 #   4. after it: keys and queued jobs on the new master, a herd of 48 made
-#      once, the queue worked off, the old master back as a replica, and
-#      POST confirmed by it again
+#      once, images(1) on the sentinels, the queue worked off, the old
+#      master back as a replica, and POST confirmed by it again
 # Needs root (the bed) and redis-sentinel. Work files:
 # tests/out/sentinel/. Runs in about 40 s.
 set -u
@@ -176,6 +176,12 @@ expect "after: a herd of 48, every answer 200" "$(cut -d' ' -f1 "$T/herd" | sort
 expect "after: identical bytes" "$(cut -d' ' -f2 "$T/herd" | sort -u | wc -l)" 1
 expect "after: made once" "$(hosts_made /s/img/2/x250.jpg)" 1
 expect "after: recorded on the new master" "$(r "$PR" sismember "${PREFIX}outputs:s/img/2" x250.jpg)" 1
+# images(1) finds the master through the sentinels too.
+"$(dirname "$STACK_BIN")/images" -model s -field img -start 230 -end 232 -outputs w90.jpg \
+	-store "$STORE" -redis "$SENT" -source "http://127.0.0.1:$OPORT/{model}/{field}/{id}.jpg" \
+	-progress 0 >"$T/images.out" 2>&1
+expect "after: images(1) on the sentinels made its outputs (exit $?)" \
+	"$(for id in 230 231 232; do r "$PR" sismember "${PREFIX}outputs:s/img/$id" w90.jpg; done | tr '\n' ' ')" "1 1 1 "
 # Queue workers on host 1 work the queue off the new master.
 host_stop 1
 host_responder 1 "${common[@]}" -queue_workers 2 || die "host 1 with queue workers"
