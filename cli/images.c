@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "budget.h"
 #include "conf.h"
 #include "fetch.h"
 #include "image.h"
@@ -33,6 +34,7 @@ static int run_images(const char *argv0, const struct cli_args *a,
 
 	/* As the responder: the cores shared out between the workers. */
 	c->magick_threads = startup_magick_threads(c, a->concurrency);
+	budget_set((size_t)c->max_memory);
 	if (image_global_init(argv0, c->magick_threads, (unsigned)c->max_side,
 			      &e) < 0) {
 		fprintf(stderr, "images: %s\n", e.msg);

@@ -37,11 +37,17 @@ ca-certificates procps"
 # systemd-analyze verifies the units (procps: the /bin/kill they name);
 # redis-sentinel for the failover tests (test_redis, test_sentinel.sh);
 # prometheus for its promtool, which lints /metrics (test_ops, test_metrics:
-# Debian 12 ships promtool in no smaller package).
+# Debian 12 ships promtool in no smaller package); icc-profiles-free,
+# colord-data and libgs-common for the ICC profiles the colour tests
+# convert from (ProPhoto, Adobe RGB, grey, CMYK).
 TEST="clang libclang-rt-14-dev apache2-bin lighttpd lighttpd-modules-lua
 mandoc manpages-dev logrotate systemd libimage-exiftool-perl bc perl
-util-linux iproute2 redis-sentinel prometheus"
-BENCH="wrk libnginx-mod-http-image-filter nodejs npm"
+util-linux iproute2
+icc-profiles-free colord-data libgs-common redis-sentinel prometheus"
+# Node.js and npm for sharp, unless a node is there already (one from
+# elsewhere brings its own npm, and Debian's npm would conflict with it).
+BENCH="wrk libnginx-mod-http-image-filter"
+command -v node >/dev/null || BENCH="$BENCH nodejs npm"
 
 lib_field() { # 1: pkg-config names, 2: Debian packages
 	echo "$LIBS" | cut -d: -f"$1"

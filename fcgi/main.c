@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 
 #include "clock.h"
+#include "budget.h"
 #include "conf.h"
 #include "handler.h"
 #include "image.h"
@@ -171,6 +172,7 @@ static void reload(struct output_env *env)
 	}
 	apply_conf(now);
 	image_set_limits((unsigned)now->max_side);
+	budget_set((size_t)now->max_memory);
 	output_env_set_conf(env, now);
 	log_info("configuration reloaded%s%s", now->config[0] ? " from " : "",
 		 now->config);
@@ -383,6 +385,7 @@ static int start_libraries(const struct conf *conf, const char *argv0,
 			      (unsigned)conf->max_side, e) < 0 ||
 	    (server->env = output_env_new(conf, e)) == NULL)
 		return -1;
+	budget_set((size_t)conf->max_memory);
 	server->formats_available = image_formats_available();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return err_set(e, ERR_INTERNAL, "curl_global_init failed");

@@ -190,6 +190,10 @@ int dec_jpeg_decode(const unsigned char *data, size_t len, unsigned need_w,
 	take_icc(&cinfo, out);
 	channels = out_space(&cinfo);
 	out->cmyk_inverted = channels == 4 && cinfo.saw_Adobe_marker;
+	if (channels == 3) {
+		out->jpeg_h = (unsigned)cinfo.comp_info[0].h_samp_factor;
+		out->jpeg_v = (unsigned)cinfo.comp_info[0].v_samp_factor;
+	}
 	cinfo.scale_num = dec_jpeg_scale(cinfo.image_width, cinfo.image_height,
 					 need_w, need_h);
 	cinfo.scale_denom = 8;
@@ -200,6 +204,8 @@ int dec_jpeg_decode(const unsigned char *data, size_t len, unsigned need_w,
 		goto out;
 	}
 	out->px.cmyk = channels == 4;
+	out->ext_w = cinfo.image_width * (double)cinfo.scale_num / 8;
+	out->ext_h = cinfo.image_height * (double)cinfo.scale_num / 8;
 	while (cinfo.output_scanline < cinfo.output_height) {
 		JSAMPROW row = out->px.data + cinfo.output_scanline * out->px.stride;
 

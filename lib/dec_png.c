@@ -236,6 +236,7 @@ static int run(png_structp p, png_infop info, struct job *volatile j,
 			 (h + j->s.fy - 1) / j->s.fy, ch, e) < 0)
 		return -1;
 	j->s.out = &out->px;
+	out->ext_w = (double)w / j->s.fx, out->ext_h = (double)h / j->s.fy;
 	j->s.sum = calloc((size_t)out->px.width * ch, sizeof(uint32_t));
 	j->row = malloc(interlaced ? (size_t)w * ch * h : (size_t)w * ch);
 	if (j->s.sum == NULL || j->row == NULL)

@@ -170,6 +170,7 @@ int dec_webp_decode(const unsigned char *data, size_t len, unsigned need_w,
 			       st == VP8_STATUS_NOT_ENOUGH_DATA ? "file cut short"
 								 : "corrupt bitstream");
 	}
+	out->ext_w = sw, out->ext_h = sh;
 	take_icc(data, len, out);
 	out->how = cfg.input.format == 2 ? "webp lossless" : "webp";
 	return 0;

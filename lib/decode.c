@@ -15,6 +15,8 @@ void decoded_init(struct decoded *d)
 	d->icc = NULL;
 	d->icc_len = 0;
 	d->cmyk_inverted = 0;
+	d->jpeg_h = d->jpeg_v = 0;
+	d->ext_w = d->ext_h = 0;
 	d->how = "";
 }
 
@@ -56,6 +58,9 @@ static void take_jpegdc(struct jpegdc_image *dc, struct decoded *out)
 	out->px.channels = dc->channels;
 	out->px.stride = (size_t)dc->width * dc->channels;
 	out->px.data = out->px.base = dc->pixels;
+	out->ext_w = out->ext_h = 0; /* set by the caller, who knows the size */
+	if (dc->channels == 3)
+		out->jpeg_h = dc->h_samp[0], out->jpeg_v = dc->v_samp[0];
 	dc->pixels = NULL;
 }
 
@@ -69,7 +74,8 @@ static int decode_jpeg(const unsigned char *data, size_t len,
 		int rc;
 
 		if (jpegprog_is_progressive(data, len)) {
-			rc = jpegprog_decode(data, len, stop, arg, &out->px, e);
+			rc = jpegprog_decode(data, len, stop, arg, &out->px,
+					     &out->jpeg_h, &out->jpeg_v, e);
 			out->how = "jpeg progressive, DC scans";
 		} else {
 			rc = jpegdc_decode(data, len, stop, arg, &dc, e);
@@ -80,6 +86,7 @@ static int decode_jpeg(const unsigned char *data, size_t len,
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
+			out->ext_w = si->width / 8.0, out->ext_h = si->height / 8.0;
 			if (dec_jpeg_markers(data, len, out, e) < 0) {
 				decoded_release(out);
 				return -1;

@@ -27,9 +27,15 @@
 
 struct decoded {
 	struct pixels px;        /* as stored: EXIF orientation not applied */
+	double ext_w, ext_h;     /* what the whole original spans of px, in
+				  * its pixels: at a reduced scale the last
+				  * column and row may stand for less than
+				  * a whole one (1050 rows at 3/8: 393.75) */
 	unsigned char *icc;      /* the embedded ICC profile (malloc), or NULL */
 	size_t icc_len;
 	int cmyk_inverted;       /* px is CMYK written inverted (Adobe) */
+	unsigned jpeg_h, jpeg_v; /* a colour JPEG's luma sampling factors (1x1:
+				  * 4:4:4, 2x1: 4:2:2, 2x2: 4:2:0); else 0 */
 	const char *how;         /* the decoder that made it, for the log */
 };
 

@@ -35,7 +35,10 @@ struct image_opts {
 	unsigned max_width;     /* largest output; 0: no limit */
 	unsigned max_height;
 	struct gate_limits limits;
-	int magick_only;        /* tests: never the DC decoder (jpegdc.h) */
+	int magick_only;        /* tests: MagickCore all the way, as before
+				 * the decoders of decode.h */
+	int embed_srgb;         /* tag outputs with an sRGB profile */
+	long budget_wait_ms;    /* longest wait for room under -max_memory */
 	struct image_timings *timings; /* filled when not NULL */
 };
 

@@ -76,6 +76,8 @@ static int build_table(struct dctable *t, const uint8_t *counts, const uint8_t *
 	for (int l = 1; l <= 16; l++) {
 		t->valoff[l] = (int32_t)k - code;
 		for (unsigned i = 0; i < counts[l - 1]; i++, k++, code++) {
+			if (code >= (1 << l))
+				return -1; /* more codes than the length holds */
 			if (l <= LOOKUP) {
 				unsigned first = (unsigned)code << (LOOKUP - l);
 				for (unsigned j = 0; j < 1u << (LOOKUP - l); j++)
@@ -83,8 +85,6 @@ static int build_table(struct dctable *t, const uint8_t *counts, const uint8_t *
 			}
 		}
 		t->maxcode[l] = counts[l - 1] ? code - 1 : -1;
-		if (code > (1 << l))
-			return -1; /* more codes than the length holds */
 		code <<= 1;
 	}
 	t->maxcode[17] = 0x7fffffff;
@@ -355,7 +355,7 @@ static int sos(struct prog *p, const uint8_t *h, size_t n, size_t *at)
 
 		if (s.ah == 0 ? c->bit != -1 : c->bit != s.ah || s.al != s.ah - 1)
 			return -1; /* out of order: libjpeg's to judge */
-		if (s.ah == 0 && (!p->dct[c->td].set || c->td > 3))
+		if (s.ah == 0 && (c->td > 3 || !p->dct[c->td].set))
 			return -1;
 	}
 	if (dc_scan(p, &s, at) < 0)
@@ -578,7 +578,7 @@ int jpegprog_is_progressive(const unsigned char *data, size_t len)
 
 int jpegprog_decode(const unsigned char *data, size_t len,
 		    int (*stop)(void *arg), void *arg, struct pixels *out,
-		    struct err *e)
+		    unsigned *h, unsigned *v, struct err *e)
 {
 	struct prog *p = calloc(1, sizeof(*p));
 	int rc;
@@ -592,6 +592,8 @@ int jpegprog_decode(const unsigned char *data, size_t len,
 			if (p->q0[p->c[i].tq] == 0)
 				rc = 1; /* a quantisation table never given */
 	}
+	if (rc == 0 && p->ncomp == 3)
+		*h = (unsigned)p->c[0].h, *v = (unsigned)p->c[0].v;
 	if (rc == 0 && to_pixels(p, out, e) < 0)
 		rc = -1;
 	else if (rc == -1)

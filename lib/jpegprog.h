@@ -33,14 +33,15 @@
 
 /*
  * Decodes data at scale 1/8 into *out (1 channel for grey, 3 for colour;
- * width and height the original's divided by 8, rounded up).  stop(arg),
- * when not NULL, is asked between scans whether to give up.  Returns 0,
- * 1 when it declines data (*out untouched), or -1 with ERR_UNPROCESSABLE
- * (stopped) or ERR_BUSY (out of memory).
+ * width and height the original's divided by 8, rounded up); *h and *v
+ * are a colour file's luma sampling factors (0 for grey).  stop(arg), when not
+ * NULL, is asked between scans whether to give up.  Returns 0, 1 when it
+ * declines data (*out untouched), or -1 with ERR_UNPROCESSABLE (stopped)
+ * or ERR_BUSY (out of memory).
  */
 int jpegprog_decode(const unsigned char *data, size_t len,
 		    int (*stop)(void *arg), void *arg, struct pixels *out,
-		    struct err *e);
+		    unsigned *h, unsigned *v, struct err *e);
 
 /* 1 if data's frame is progressive (SOF2), for choosing a decoder. */
 int jpegprog_is_progressive(const unsigned char *data, size_t len);

@@ -461,6 +461,8 @@ static int make_output(struct output_worker *w, const void *arg,
 		.max_width = (unsigned)w->conf->maximum_width,
 		.max_height = (unsigned)w->conf->maximum_height,
 		.limits = w->limits,
+		.embed_srgb = w->conf->embed_srgb,
+		.budget_wait_ms = w->conf->wait_timeout * 1000L,
 	};
 	struct image_timings tm = { 0 };
 	struct buf orig;

@@ -102,11 +102,11 @@ static void kernel_release(struct kernel *k)
 
 /* MagickCore's window for output i: input pixels [*lo, *hi), never
  * empty (the centre lies inside the n pixels, and the support is at
- * least one pixel). */
-static void window(unsigned i, double scale, double support, unsigned n,
-		   long *lo, long *hi, double *centre)
+ * least one pixel).  The outputs span the input from off on. */
+static void window(unsigned i, double off, double scale, double support,
+		   unsigned n, long *lo, long *hi, double *centre)
 {
-	double c = (i + 0.5) * scale;
+	double c = off + (i + 0.5) * scale;
 
 	*centre = c;
 	*lo = (long)fmax(c - support + 0.5, 0.0);
@@ -114,11 +114,13 @@ static void window(unsigned i, double scale, double support, unsigned n,
 }
 
 /*
- * Weights from n input pixels, whose true extent is len pixels (a box
- * shrink leaves a last pixel that covers less than its share), to out.
+ * Weights from n input pixels to out, the outputs spanning the len
+ * pixels from off on (a box shrink leaves a last pixel that covers less
+ * than its share; a decode at a reduced scale, a last one that covers
+ * less than a whole pixel of the original; a crop, a window).
  */
 static int kernel_make(struct kernel *k, enum resize_filter f, unsigned n,
-		       double len, unsigned out, struct err *e)
+		       double off, double len, unsigned out, struct err *e)
 {
 	double scale = len / out, fscale = fmax(scale, 1.0);
 	double support = filter_support(f) * fscale;
@@ -129,7 +131,7 @@ static int kernel_make(struct kernel *k, enum resize_filter f, unsigned n,
 
 	memset(k, 0, sizeof(*k));
 	for (unsigned i = 0; i < out; i++) {
-		window(i, scale, support, n, &lo, &hi, &c);
+		window(i, off, scale, support, n, &lo, &hi, &c);
 		if ((unsigned)(hi - lo) > taps)
 			taps = (unsigned)(hi - lo);
 	}
@@ -149,7 +151,7 @@ static int kernel_make(struct kernel *k, enum resize_filter f, unsigned n,
 		long total = 0;
 		int16_t *w;
 
-		window(i, scale, support, n, &lo, &hi, &c);
+		window(i, off, scale, support, n, &lo, &hi, &c);
 		m = (unsigned)(hi - lo);
 		for (unsigned j = 0; j < m; j++) {
 			tmp[j] = filter_at(f, (lo + j + 0.5 - c) / fscale);
@@ -783,9 +785,11 @@ static void copy_pixels(const struct pixels *s, struct pixels *d)
 		memcpy(d->data + y * d->stride, s->data + y * s->stride, len);
 }
 
-int resize_pixels_plan(const struct pixels *src, unsigned w, unsigned h,
-		       const struct resize_axis plan[2], struct pixels *dst,
-		       struct err *e)
+/* The resize of the window win (x, y, width, height, in src's pixels)
+ * of src to w x h, as plan says. */
+static int resize_core(const struct pixels *src, const double win[4],
+		       unsigned w, unsigned h, const struct resize_axis plan[2],
+		       struct pixels *dst, struct err *e)
 {
 	struct kernel kx = { 0 }, ky = { 0 };
 	struct pixels shrunk, out;
@@ -799,7 +803,7 @@ int resize_pixels_plan(const struct pixels *src, unsigned w, unsigned h,
 		return err_set(e, ERR_INTERNAL, "cannot resize a %ux%u image "
 			       "of %u channels to %ux%u", src->width,
 			       src->height, n, w, h);
-	if (!plan_ok(src->width, w, &plan[0]) ||
+	if (plan == NULL || !plan_ok(src->width, w, &plan[0]) ||
 	    !plan_ok(src->height, h, &plan[1]))
 		return err_set(e, ERR_INTERNAL, "no such resize plan");
 	pixels_init(&shrunk);
@@ -817,11 +821,11 @@ int resize_pixels_plan(const struct pixels *src, unsigned w, unsigned h,
 		in = &shrunk;
 	}
 	if ((plan[0].filter != RESIZE_COPY &&
-	     kernel_make(&kx, plan[0].filter, in->width,
-			 (double)src->width / plan[0].shrink, w, e) < 0) ||
+	     kernel_make(&kx, plan[0].filter, in->width, win[0] / plan[0].shrink,
+			 win[2] / plan[0].shrink, w, e) < 0) ||
 	    (plan[1].filter != RESIZE_COPY &&
-	     kernel_make(&ky, plan[1].filter, in->height,
-			 (double)src->height / plan[1].shrink, h, e) < 0))
+	     kernel_make(&ky, plan[1].filter, in->height, win[1] / plan[1].shrink,
+			 win[3] / plan[1].shrink, h, e) < 0))
 		goto out;
 	if (kx.out == 0 && ky.out == 0 && in == src) {
 		copy_pixels(src, &out);
@@ -848,6 +852,36 @@ out:
 	pixels_release(&shrunk);
 	pixels_release(&out);
 	return rc;
+}
+
+int resize_pixels_plan(const struct pixels *src, unsigned w, unsigned h,
+		       const struct resize_axis plan[2], struct pixels *dst,
+		       struct err *e)
+{
+	const double win[4] = { 0, 0, src->width, src->height };
+
+	return resize_core(src, win, w, h, plan, dst, e);
+}
+
+int resize_pixels_window(const struct pixels *src, double x, double y,
+			 double ww, double wh, unsigned w, unsigned h,
+			 struct pixels *dst, struct err *e)
+{
+	const double win[4] = { x, y, ww, wh };
+	struct resize_axis plan[2];
+
+	if (src->width == 0 || src->height == 0 || w == 0 || h == 0 ||
+	    !(x >= 0 && y >= 0 && ww > 0 && wh > 0 && x + ww <= src->width + 1e-6 &&
+	      y + wh <= src->height + 1e-6))
+		return err_set(e, ERR_INTERNAL, "no such resize window");
+	resize_plan((unsigned)ceil(ww - 1e-9), w, &plan[0]);
+	resize_plan((unsigned)ceil(wh - 1e-9), h, &plan[1]);
+	/* A copy only of the whole image at its own size. */
+	if (plan[0].filter == RESIZE_COPY && (x != 0 || ww != src->width))
+		plan[0].filter = RESIZE_LANCZOS3;
+	if (plan[1].filter == RESIZE_COPY && (y != 0 || wh != src->height))
+		plan[1].filter = RESIZE_LANCZOS3;
+	return resize_core(src, win, w, h, plan, dst, e);
 }
 
 int resize_pixels(const struct pixels *src, unsigned w, unsigned h,

@@ -66,6 +66,19 @@ int resize_pixels(const struct pixels *src, unsigned w, unsigned h,
 		  struct pixels *dst, struct err *e);
 
 /*
+ * Resizes the window of src that starts at (x, y) and spans ww x wh of
+ * its pixels, fractions and all, to w x h into dst, as resize_pixels()
+ * otherwise does.  The window is what the output must show exactly: a
+ * crop, or an image decoded at a reduced scale whose last row and column
+ * stand for less than a whole pixel (a 1050-row JPEG at 3/8 is 393.75
+ * rows, made 394), or whose first do after a turn.  It must lie within
+ * src.  Returns as resize_pixels().
+ */
+int resize_pixels_window(const struct pixels *src, double x, double y,
+			 double ww, double wh, unsigned w, unsigned h,
+			 struct pixels *dst, struct err *e);
+
+/*
  * resize_pixels() with the plan of each axis given (x, then y), for
  * tests and benchmarks that weigh plans.  A shrink over from (or over
  * RESIZE_MAX_SHRINK), or RESIZE_COPY where from is not shrink * to, is

@@ -755,5 +755,5 @@ int main(int argc, char **argv)
 	test_crops();
 	test_refusals();
 	MagickCoreTerminus();
-	return TEST_END("test_encode");
+	return TEST_END("encode");
 }

@@ -440,10 +440,12 @@ static double pixel_diff(const struct buf *a, const struct buf *b)
 }
 
 /*
- * The outputs that jpegdc decodes (reductions of 8 and more from a JPEG)
- * are the very outputs MagickCore's own reader gives, in every format,
- * with EXIF orientation, for 4:2:0, 4:4:4 and greyscale originals; and
- * the originals are ones jpegdc takes, so the comparison is not empty.
+ * The outputs of the 8-bit pipeline (here jpegdc's decode, reductions of
+ * 8 and more from a JPEG, then our resize and encoders) are those of
+ * MagickCore all the way, within a small mean difference, in every
+ * format, with EXIF orientation, for 4:2:0, 4:4:4 and greyscale
+ * originals; and the originals are ones jpegdc takes, so the comparison
+ * is not empty.
  */
 static void test_dc_path(void)
 {
@@ -491,11 +493,12 @@ static void test_dc_path(void)
 			rb = image_make(orig, len, &r, &magick, &b, &e);
 			CHECK(ra == 0 && rb == 0, "kind %zu %s: %s", k, outputs[i], e.msg);
 			d = ra == 0 && rb == 0 ? pixel_diff(&a, &b) : 1;
-			/* GIF's quantiser also weighs attributes of the decoded
-			 * image other than its pixels (each path on its own is
-			 * repeatable): the palettes and dithering differ, about
-			 * 2% of the range on this noise. */
-			CHECK(strstr(outputs[i], ".gif") ? d < 0.05 : d == 0,
+			/* The resamplers and encoders differ in their last
+			 * rounding (under 1.5% of the range on this noise);
+			 * GIF's quantiser also weighs attributes of the decoded
+			 * image other than its pixels: the palettes and
+			 * dithering differ, about 2% of the range. */
+			CHECK(d < (strstr(outputs[i], ".gif") ? 0.05 : 0.015),
 			      "kind %zu %s: pixels differ by %.5f", k, outputs[i], d);
 			buf_release(&a);
 			buf_release(&b);

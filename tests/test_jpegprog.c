@@ -10,6 +10,8 @@
 #include "jpegprog.h"
 #include "test.h"
 
+static unsigned hsf, vsf; /* what jpegprog_decode() says of the sampling */
+
 /* A test picture as photographs are: busy in brightness (every 8x8 block
  * differs), smooth in colour (chroma detail is what subsampling drops, and
  * what libjpeg's 1/8 decode keeps a little more of, from three AC
@@ -144,7 +146,7 @@ static void compare(const char *what, unsigned w, unsigned h, int comps, int hs,
 
 	pixels_init(&p);
 	CHECK(jpegprog_is_progressive(d, len), "%s: not seen as progressive", what);
-	rc = jpegprog_decode(d, len, NULL, NULL, &p, &e);
+	rc = jpegprog_decode(d, len, NULL, NULL, &p, &hsf, &vsf, &e);
 	if (exact < 0) {
 		CHECK(rc == 1, "%s: rc %d, not declined", what, rc);
 		rc = -2;
@@ -166,7 +168,7 @@ static void compare(const char *what, unsigned w, unsigned h, int comps, int hs,
 	}
 	/* Cut short in its first scan: declined, for libjpeg to judge. */
 	pixels_release(&p);
-	rc = jpegprog_decode(d, len / 20 > 700 ? len / 20 : 700, NULL, NULL, &p, &e);
+	rc = jpegprog_decode(d, len / 20 > 700 ? len / 20 : 700, NULL, NULL, &p, &hsf, &vsf, &e);
 	CHECK(rc == 1, "%s cut short: rc %d", what, rc);
 	pixels_release(&p);
 	free(ref);
@@ -221,7 +223,7 @@ int main(void)
 		jpeg_destroy_compress(&c);
 		pixels_init(&p);
 		CHECK(!jpegprog_is_progressive(out, len));
-		CHECK_INT(jpegprog_decode(out, len, NULL, NULL, &p, &e), 1);
+		CHECK_INT(jpegprog_decode(out, len, NULL, NULL, &p, &hsf, &vsf, &e), 1);
 		free(out);
 	}
 	/* Garbage, and nothing at all: declined, never read past the end. */
@@ -230,14 +232,14 @@ int main(void)
 		for (size_t i = 0; i < sizeof(junk); i++)
 			junk[i] = (unsigned char)(i * 37);
 		junk[0] = 0xFF, junk[1] = 0xD8;
-		CHECK_INT(jpegprog_decode(junk, sizeof(junk), NULL, NULL, &p, &e), 1);
-		CHECK_INT(jpegprog_decode(junk, 2, NULL, NULL, &p, &e), 1);
+		CHECK_INT(jpegprog_decode(junk, sizeof(junk), NULL, NULL, &p, &hsf, &vsf, &e), 1);
+		CHECK_INT(jpegprog_decode(junk, 2, NULL, NULL, &p, &hsf, &vsf, &e), 1);
 	}
 	/* A stop asked for between scans is honoured. */
 	{
 		unsigned long len = 0;
 		unsigned char *d = write_jpeg(400, 300, 3, 2, 2, 0, DC_PER_COMPONENT, &len);
-		CHECK_INT(jpegprog_decode(d, len, stop_now, NULL, &p, &e), -1);
+		CHECK_INT(jpegprog_decode(d, len, stop_now, NULL, &p, &hsf, &vsf, &e), -1);
 		CHECK(e.code == ERR_UNPROCESSABLE, "%s", err_name(e.code));
 		free(d);
 	}

@@ -270,5 +270,5 @@ int main(int argc, char **argv)
 	test_crop();
 	test_flatten();
 	MagickCoreTerminus();
-	return TEST_END("test_pixels");
+	return TEST_END("pixels");
 }

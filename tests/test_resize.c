@@ -401,5 +401,5 @@ int main(int argc, char **argv)
 	test_alpha();
 	test_stride_and_refusals();
 	MagickCoreTerminus();
-	return TEST_END("test_resize");
+	return TEST_END("resize");
 }

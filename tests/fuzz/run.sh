@@ -28,7 +28,9 @@ declare -A srcs=(
 	[url]="lib/url.c lib/err.c"
 	[sniff]="lib/sniff.c lib/err.c"
 	[jpegdc]="lib/jpegdc.c lib/jpegdc_split.c lib/err.c -ljpeg -lpthread"
-	[gate]="lib/gate.c lib/sniff.c lib/err.c $(pkg-config --cflags --libs MagickCore libjpeg libpng libwebp libwebpdemux 2>/dev/null)"
+	[decode]="lib/gate.c lib/sniff.c lib/err.c lib/dec_jpeg.c lib/dec_png.c lib/dec_webp.c lib/decode.c lib/pixels.c lib/jpegdc.c lib/jpegdc_split.c lib/jpegprog.c -lpthread $(pkg-config --cflags --libs libjpeg libpng libwebp libwebpdemux 2>/dev/null)"
+	[color]="lib/color.c lib/pixels.c lib/log.c lib/log_syslog.c lib/err.c $(pkg-config --cflags --libs lcms2 libcrypto 2>/dev/null) -lpthread"
+	[gate]="lib/gate.c lib/sniff.c lib/err.c lib/dec_jpeg.c lib/dec_png.c lib/dec_webp.c lib/decode.c lib/pixels.c lib/jpegdc.c lib/jpegdc_split.c lib/jpegprog.c -lpthread $(pkg-config --cflags --libs MagickCore libjpeg libpng libwebp libwebpdemux 2>/dev/null)"
 )
 # MagickCore (fuzz_gate) keeps caches of its own for the process's life:
 # not leaks of ours.
@@ -49,6 +51,12 @@ run_target() {
 		return 1
 	fi
 	cp -n "$kept"/* "$work"/ 2>/dev/null
+	# The profile target starts from the real profiles `make test`
+	# installs (not kept in the repository: they are Debian's).
+	if [ "$name" = color ]; then
+		find /usr/share/color/icc -name '*.ic[cm]' -size -8k \
+			-exec cp -n {} "$work"/ \; 2>/dev/null
+	fi
 	echo "fuzz_$name: running for ${secs}s (log: $log)"
 	# shellcheck disable=SC2086 # FUZZ_FLAGS is a list of options
 	"$bin" -max_len=4096 -max_total_time="$secs" -timeout=10 \
@@ -74,7 +82,7 @@ run_target() {
 	return 0
 }
 
-for name in url sniff jpegdc gate; do
+for name in url sniff jpegdc gate decode color; do
 	if run_target "$name"; then
 		passed=$((passed + 1))
 	else
