@@ -35,6 +35,7 @@
 # $( ) or a pipeline); stack_stop stops them.  The mount namespace of a
 # --ro or --tmpfs host ends with its responder, and its mounts with it.
 
+# shellcheck shell=bash
 HOSTS_N=0
 HOSTS_STORE=""
 HOST_FPORT=""

@@ -307,14 +307,14 @@ web_spread() {
 	get "$port" "/web/img/1/w$((60 + ${#name}))1.jpg"
 	expect "$name multi-host: then a hit from the store" "$code $(header X-Image-Server)" "200 "
 }
-upstreams=""
-for i in 1 2 3; do upstreams+="${HOST_ADDR[i]}:$FPORT "; done
-if stack_apache_multi apache "$AP" "$STORE" $upstreams; then
+upstreams=()
+for i in 1 2 3; do upstreams+=("${HOST_ADDR[i]}:$FPORT"); done
+if stack_apache_multi apache "$AP" "$STORE" "${upstreams[@]}"; then
 	web_spread apache "$AP"
 else
 	fail "apache multi-host: started" "see $STACK_DIR/apache.out"
 fi
-if stack_lighttpd_multi lighttpd "$LP" "$STORE" $upstreams; then
+if stack_lighttpd_multi lighttpd "$LP" "$STORE" "${upstreams[@]}"; then
 	web_spread lighttpd "$LP"
 else
 	fail "lighttpd multi-host: started" "see $STACK_DIR/lighttpd.out"
