@@ -329,10 +329,14 @@ static void lost(struct redis_conn *c, const char *reason)
 	failed(c, reason);
 }
 
+/* A new connection to -redis, or to the master the sentinels name (its
+ * generation in c->gen, its address in c->where); NULL with why in e when
+ * there is nothing to connect to. */
 static redisContext *dial(struct redis_conn *c, const struct conf *cf,
 			  struct timeval tv, struct err *e)
 {
 	struct sentinel_addr a;
+
 	if (c->r->sentinel) {
 		if (find_master(c->r, &a, &c->gen, e) < 0)
 			return NULL;
