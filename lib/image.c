@@ -305,12 +305,19 @@ static size_t estimate(const unsigned char *data, size_t len,
 {
 	unsigned dw, dh;
 
+	size_t bytes;
+
 	decode_size(si, r, ow, oh, &dw, &dh);
 	if (!native)
-		return magick_estimate(si->width, si->height) +
-		       magick_estimate(ow, oh);
-	return decode_estimate(data, len, si, dw, dh) +
-	       resize_scratch_bytes(dw, dh, 4, ow, oh) + pixels_bytes(ow, oh, 4) * 3;
+		bytes = magick_estimate(si->width, si->height) +
+			magick_estimate(ow, oh);
+	else
+		bytes = decode_estimate(data, len, si, dw, dh) +
+			resize_scratch_bytes(dw, dh, 4, ow, oh) +
+			pixels_bytes(ow, oh, 4) * 3;
+	if (r->format == URL_FMT_GIF)
+		bytes += magick_estimate(ow, oh) + magick_quantize_bytes();
+	return bytes;
 }
 
 int image_make(const unsigned char *data, size_t len,

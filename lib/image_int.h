@@ -83,4 +83,7 @@ int magick_encode_pixels(const struct pixels *px, const struct url_request *r,
 /* The bytes magick_make() holds at its peak for a w x h decode. */
 size_t magick_estimate(unsigned w, unsigned h);
 
+/* The bytes MagickCore's quantizer holds while it dithers a GIF output. */
+size_t magick_quantize_bytes(void);
+
 #endif

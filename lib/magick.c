@@ -116,6 +116,12 @@ int magick_color(const char *name, unsigned char rgb[3], struct err *e)
 	return 0;
 }
 
+size_t magick_quantize_bytes(void)
+{
+	/* quantize.c's cache of closest colours: 2^24 entries of 8 bytes. */
+	return (size_t)1 << 27;
+}
+
 size_t magick_estimate(unsigned w, unsigned h)
 {
 	/* Q16 RGBA, 8 bytes a pixel, held twice while a step replaces it. */
@@ -304,7 +310,7 @@ static int encode(Image *img, const struct url_request *r, unsigned quality,
 {
 	ImageInfo *info = CloneImageInfo(NULL);
 	const char *coder = url_format_coder(r->format);
-	unsigned char *blob;
+	unsigned char *blob = NULL;
 	size_t len = 0;
 	int rc = -1;
 
@@ -317,6 +323,21 @@ static int encode(Image *img, const struct url_request *r, unsigned quality,
 		}
 	}
 	img->interlace = NoInterlace;
+	/* GIF: the palette made here, dithered, the same way whatever the
+	 * image went through (the writer would dither some and not others).
+	 * The dither's colour cache is 128 MiB (magick_quantize_bytes()). */
+	if (r->format == URL_FMT_GIF) {
+		QuantizeInfo qi;
+
+		GetQuantizeInfo(&qi);
+		qi.number_colors = 256;
+		qi.dither = MagickTrue;
+		qi.dither_method = FloydSteinbergDitherMethod;
+		if (!QuantizeImage(&qi, img)) {
+			magick_fail(e, ERR_INTERNAL, "quantize", &img->exception);
+			goto out;
+		}
+	}
 	img->quality = quality;
 	info->quality = img->quality;
 	snprintf(img->magick, sizeof(img->magick), "%s", coder);
