@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
+#include "image.h"
 #include "log.h"
 #include "metrics.h"
 #include "pages.h"
@@ -127,8 +128,10 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 	ms = clock_now_ms() - start;
 	/* (log.h keeps control characters out of the line) */
 	if (e.code == ERR_NONE)
-		log_info("%s %.200s %d %zu %.1fms %s", method, path, status,
-			 out.len, ms, output_how_name(how));
+		log_info("%s %.200s %d %zu %.1fms %s%s%s", method, path, status,
+			 out.len, ms, how == OUTPUT_MADE ? image_decoder() : "",
+			 how == OUTPUT_MADE && *image_decoder() ? " " : "",
+			 output_how_name(how));
 	else
 		log_msg(status >= 500 ? LOG_ERROR : LOG_INFO,
 			"%s %.200s %d 0 %.1fms refused: %s", method, path, status,

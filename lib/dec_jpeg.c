@@ -218,7 +218,7 @@ int dec_jpeg_decode(const unsigned char *data, size_t len, unsigned need_w,
 		}
 	}
 	jpeg_finish_decompress(&cinfo);
-	out->how = cinfo.progressive_mode ? "jpeg progressive" : "jpeg";
+	out->how = cinfo.progressive_mode ? "libjpeg-progressive" : "libjpeg";
 	rc = 0;
 out:
 	jpeg_destroy_decompress(&cinfo);

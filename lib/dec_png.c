@@ -278,7 +278,7 @@ int dec_png_decode(const unsigned char *data, size_t len, unsigned need_w,
 		goto out;
 	}
 	rc = run(p, info, &job, need_w, need_h, stop, arg, out, e);
-	out->how = job.rows != NULL ? "png interlaced" : "png";
+	out->how = job.rows != NULL ? "libpng-interlaced" : "libpng";
 out:
 	if (rc < 0)
 		decoded_release(out);

@@ -172,7 +172,7 @@ int dec_webp_decode(const unsigned char *data, size_t len, unsigned need_w,
 	}
 	out->ext_w = sw, out->ext_h = sh;
 	take_icc(data, len, out);
-	out->how = cfg.input.format == 2 ? "webp lossless" : "webp";
+	out->how = cfg.input.format == 2 ? "libwebp-lossless" : "libwebp";
 	return 0;
 }
 

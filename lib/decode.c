@@ -76,12 +76,12 @@ static int decode_jpeg(const unsigned char *data, size_t len,
 		if (jpegprog_is_progressive(data, len)) {
 			rc = jpegprog_decode(data, len, stop, arg, &out->px,
 					     &out->jpeg_h, &out->jpeg_v, e);
-			out->how = "jpeg progressive, DC scans";
+			out->how = "jpegprog";
 		} else {
 			rc = jpegdc_decode(data, len, stop, arg, &dc, e);
 			if (rc == 0)
 				take_jpegdc(&dc, out);
-			out->how = "jpeg, DC";
+			out->how = "jpegdc";
 		}
 		if (rc < 0)
 			return -1;

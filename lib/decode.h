@@ -36,7 +36,8 @@ struct decoded {
 	int cmyk_inverted;       /* px is CMYK written inverted (Adobe) */
 	unsigned jpeg_h, jpeg_v; /* a colour JPEG's luma sampling factors (1x1:
 				  * 4:4:4, 2x1: 4:2:2, 2x2: 4:2:0); else 0 */
-	const char *how;         /* the decoder that made it, for the log */
+	const char *how;         /* the decoder that made it, one word for the
+				  * log: jpegdc, jpegprog, libjpeg, libpng... */
 };
 
 /* Empties *d. */

@@ -130,6 +130,14 @@ int deadline_expired(const struct deadline *d, unsigned timeout_ms,
 		       "original took longer than %u ms to process", timeout_ms);
 }
 
+/* This thread's last decoder, for the log (image_decoder()). */
+static _Thread_local const char *last_decoder = "";
+
+const char *image_decoder(void)
+{
+	return last_decoder;
+}
+
 /* ---- the 8-bit pipeline --------------------------------------------------- */
 
 /* The decode size for an ow x oh output, as the file stores it (the
@@ -276,6 +284,7 @@ static int native_make(const unsigned char *data, size_t len,
 	decode_size(si, r, ow, oh, &dw, &dh);
 	if (decode_image(data, len, si, dw, dh, deadline_stop, dl, &d, e) < 0)
 		goto out;
+	last_decoder = d.how;
 	if (color_to_srgb(&d.px, d.icc, d.icc_len, d.cmyk_inverted, e) < 0)
 		goto out;
 	t1 = clock_now_ms();
@@ -342,6 +351,7 @@ int image_make(const unsigned char *data, size_t len,
 			       "output would be %ux%u, over the maximum of %ux%u",
 			       ow, oh, o->max_width, o->max_height);
 	native = !o->magick_only && decode_handles(&si);
+	last_decoder = native ? "" : "magick";
 	need = estimate(data, len, &si, r, native, ow, oh);
 	if (budget_reserve(need, o->budget_wait_ms, e) < 0)
 		return -1;

@@ -70,6 +70,10 @@ unsigned image_formats_available(void);
 /* Returns 0 if name is a colour MagickCore knows, else -1 with a message. */
 int image_check_color(const char *name, struct err *e);
 
+/* The decoder of the calling thread's last image_make(), one word
+ * ("jpegdc", "libpng", "magick"...), for the request's log line. */
+const char *image_decoder(void);
+
 /*
  * Decodes the first frame of data (sniffed into *info) with MagickCore, as
  * the gate's decode check of the formats it has no decoder of its own for

@@ -355,8 +355,8 @@ for r in "${ROWS[@]}"; do
 		q_out="$q_out ($Q)"
 	fi
 
-	# decoder: the rest of the log line of our w400 after "made", if any
-	dec=$(awk -v p="/photo/$key/1000/w400.$ext" '$3 == "GET" && $4 == p && / made/ {sub(/.* made */, ""); print; exit}' \
+	# decoder: the word before "made" on the log line of our w400
+	dec=$(awk -v p="/photo/$key/1000/w400.$ext" '$3 == "GET" && $4 == p && $NF == "made" && NF == 9 {print $8; exit}' \
 		"$STACK_DIR/img.log")
 	[ -n "$dec" ] && DECODERS=1
 	TABLE+=("| $class | $file, ${osize} (${mp} MP), $((bytes / 1024)) KB; $origin | $output | $p_ours | $p_sharp | $ratio | $([ -n "$bound" ] && echo "<= $bound") | $met | $cpu_ours / $cpu_sharp = $(div "$cpu_ours" "$cpu_sharp") | $rss_ours | $rss_sharp | $q_px | $q_out |${dec:+ $dec |}${bad:+ errors:$bad}")

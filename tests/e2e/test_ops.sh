@@ -135,12 +135,16 @@ cp "$T/body" "$OUT/figures.json"
 get "$PORT" /metrics
 cp "$T/body" "$OUT/figures.prom"
 st=$OUT/figures.json prom=$OUT/figures.prom
-# The log's image lines: TIME LEVEL METHOD PATH STATUS BYTES MS HOW...
+# The log's image lines: TIME LEVEL METHOD PATH STATUS BYTES MS [DECODER]
+# HOW (made, store, waited), or refused: REASON.
 awk '$3 == "GET" && $4 ~ /^\/ops\// && $7 ~ /ms$/ {
-	how = $5 >= 500 ? "failed" : $5 >= 400 ? "refused" : $8
+	how = $5 >= 500 ? "failed" : $5 >= 400 ? "refused" : $NF
 	ms = $7; sub(/ms$/, "", ms)
 	print how, ms, $5, $4 }' "$STACK_DIR/ops.log" >"$OUT/figures.log"
 logged() { awk -v h="$1" '$1 == h { n++ } END { print n + 0 }' "$OUT/figures.log"; }
+expect_re "log: a made line names its decoder" \
+	"$(awk '$3 == "GET" && $4 ~ /^\/ops\// && $NF == "made" { print $8; exit }' "$STACK_DIR/ops.log")" \
+	'^(jpegdc|jpegprog|libjpeg|libjpeg-progressive|libpng|libpng-interlaced|libwebp|libwebp-lossless|magick)$'
 # metric SERIES: its value in the /metrics page ("" if absent)
 metric() { awk -v s="$1" '$1 == s { print $2; exit }' "$prom"; }
 # metric_total NAME: the sum over NAME's series
