@@ -27,7 +27,9 @@ int dec_jpeg_header(const unsigned char *data, size_t len, unsigned *w,
 int dec_jpeg_check(const unsigned char *data, size_t len, char *msg,
 		   size_t size);
 
-/* The smallest N in 1..8 for which N/8 of w x h covers need_w x need_h. */
+/* The scale N/8 to decode w x h at for an output that needs need_w x
+ * need_h: 1 where 1/8 covers it, else the smallest N that leaves at
+ * least 2x for the resize, or 8. */
 unsigned dec_jpeg_scale(unsigned w, unsigned h, unsigned need_w,
 			unsigned need_h);
 
