@@ -8,36 +8,38 @@
 
 #define M_IMAGES 1
 #define M_FETCH 2
+#define M_PURGE 4
 #define M_BOTH (M_IMAGES | M_FETCH)
+#define M_ALL (M_IMAGES | M_FETCH | M_PURGE)
 
 enum flag_id {
 	F_MODEL, F_FIELD, F_NAMESPACE, F_ALIASES, F_OUTPUTS, F_START, F_END,
-	F_CONCURRENCY, F_PROGRESS, F_RETRIES, F_RETRY_MS, F_COUNT
+	F_CONCURRENCY, F_PROGRESS, F_RETRIES, F_RETRY_MS, F_YES, F_COUNT
 };
 
 struct flag {
 	const char *name;
 	int modes;
-	const char *arg;
+	const char *arg;        /* NULL: a flag without a value */
 	const char *help;       /* for images */
 	const char *help_fetch; /* for images fetch, if it differs */
 };
 
 static const struct flag flags[F_COUNT] = {
-	[F_MODEL] = { "model", M_BOTH, "NAME", "model of the ids: [a-z0-9_]{1,32}", NULL },
-	[F_FIELD] = { "field", M_BOTH, "NAME", "field of the ids: [a-z0-9_]{1,32}", NULL },
-	[F_NAMESPACE] = { "namespace", M_BOTH, "NS",
+	[F_MODEL] = { "model", M_ALL, "NAME", "model of the ids: [a-z0-9_]{1,32}", NULL },
+	[F_FIELD] = { "field", M_ALL, "NAME", "field of the ids: [a-z0-9_]{1,32}", NULL },
+	[F_NAMESPACE] = { "namespace", M_ALL, "NS",
 		"model and field by an alias of -aliases, or written MODEL/FIELD", NULL },
-	[F_ALIASES] = { "aliases", M_BOTH, "LIST",
+	[F_ALIASES] = { "aliases", M_ALL, "LIST",
 		"namespace aliases NS=MODEL/FIELD,... (e.g. p=product/image,u=user/avatar)", NULL },
 	[F_OUTPUTS] = { "outputs", M_IMAGES, "LIST",
 		"outputs to make for each id, {spec}.{format},... (e.g. x300.jpg,x300.webp)", NULL },
-	[F_START] = { "start", M_BOTH, "ID", "first id of the range (decimal)", NULL },
-	[F_END] = { "end", M_BOTH, "ID", "last id of the range (decimal, included)", NULL },
+	[F_START] = { "start", M_ALL, "ID", "first id of the range (decimal)", NULL },
+	[F_END] = { "end", M_ALL, "ID", "last id of the range (decimal, included)", NULL },
 	[F_CONCURRENCY] = { "concurrency", M_BOTH, "N",
 		"outputs made at once, 1-256 (default: the number of cores)",
 		"downloads at once on one connection pool, 1-1000 (default 100)" },
-	[F_PROGRESS] = { "progress", M_BOTH, "SECONDS",
+	[F_PROGRESS] = { "progress", M_ALL, "SECONDS",
 		"seconds between progress lines off a terminal; 0: none "
 		"(default 5)", NULL },
 	[F_RETRIES] = { "retries", M_FETCH, "N",
@@ -46,6 +48,9 @@ static const struct flag flags[F_COUNT] = {
 	[F_RETRY_MS] = { "retry_ms", M_FETCH, "MS",
 		"wait before the first retry, doubled for each next one "
 		"(default 500)", NULL },
+	[F_YES] = { "yes", M_PURGE, NULL,
+		"purge without asking: needed when standard error is a terminal",
+		NULL },
 };
 
 /* The flag written in arg ("-model", "--model=x"), or -1 if not ours. */
@@ -232,14 +237,14 @@ struct given {
 static int split(struct cli_args *a, struct given *g, int argc, char **argv,
 		 struct err *e)
 {
-	int mode = a->sign ? 0 : a->fetch ? M_FETCH : M_IMAGES;
+	int mode = a->sign ? 0 : a->fetch ? M_FETCH : a->purge ? M_PURGE : M_IMAGES;
 
 	a->conf_argv = calloc((size_t)argc + 1, sizeof(*a->conf_argv));
 	a->paths = calloc((size_t)argc + 1, sizeof(*a->paths));
 	if (a->conf_argv == NULL || a->paths == NULL)
 		return err_set(e, ERR_INTERNAL, "out of memory");
 	a->conf_argv[a->conf_argc++] = argv[0];
-	for (int i = 1 + (a->fetch || a->sign); i < argc; i++) {
+	for (int i = 1 + (a->fetch || a->sign || a->purge); i < argc; i++) {
 		const char *arg = argv[i], *value;
 		int f;
 
@@ -267,7 +272,12 @@ static int split(struct cli_args *a, struct given *g, int argc, char **argv,
 			return err_set(e, ERR_BAD_REQUEST,
 				       "-%s is not a flag of %s", flags[f].name,
 				       args_prog(a));
-		if (value == NULL) {
+		if (flags[f].arg == NULL) {
+			if (value != NULL)
+				return err_set(e, ERR_BAD_REQUEST,
+					       "-%s takes no value", flags[f].name);
+			value = "1";
+		} else if (value == NULL) {
 			if (i + 1 >= argc)
 				return err_set(e, ERR_BAD_REQUEST,
 					       "-%s needs a value", flags[f].name);
@@ -284,12 +294,17 @@ static int check_required(const struct cli_args *a, const struct given *g,
 	if (g->v[F_NAMESPACE] && (g->v[F_MODEL] || g->v[F_FIELD]))
 		return err_set(e, ERR_BAD_REQUEST,
 			       "give -namespace, or -model and -field, not both");
+	if (a->purge && !g->v[F_NAMESPACE] && !g->v[F_MODEL] && !g->v[F_FIELD] &&
+	    !g->v[F_START] && !g->v[F_END])
+		return 0; /* MODEL/FIELD/ID lines on standard input */
 	if (!g->v[F_NAMESPACE] && (!g->v[F_MODEL] || !g->v[F_FIELD]))
 		return err_set(e, ERR_BAD_REQUEST,
 			       "-model and -field (or -namespace) are required");
+	if (a->purge && !g->v[F_START] && !g->v[F_END])
+		return 0; /* the ids come on standard input */
 	if (!g->v[F_START] || !g->v[F_END])
 		return err_set(e, ERR_BAD_REQUEST, "-start and -end are required");
-	if (!a->fetch && !g->v[F_OUTPUTS])
+	if (!a->fetch && !a->purge && !g->v[F_OUTPUTS])
 		return err_set(e, ERR_BAD_REQUEST,
 			       "-outputs is required (e.g. -outputs x300.jpg)");
 	return 0;
@@ -323,9 +338,12 @@ static int set_numbers(struct cli_args *a, const struct given *g,
 {
 	long v;
 
-	if (parse_id("start", g->v[F_START], &a->start, e) < 0 ||
-	    parse_id("end", g->v[F_END], &a->end, e) < 0)
+	if (g->v[F_START] == NULL) {
+		a->from_stdin = 1;
+	} else if (parse_id("start", g->v[F_START], &a->start, e) < 0 ||
+		   parse_id("end", g->v[F_END], &a->end, e) < 0) {
 		return -1;
+	}
 	if (a->end < a->start)
 		return err_set(e, ERR_BAD_REQUEST,
 			       "-end %llu is below -start %llu", a->end, a->start);
@@ -380,6 +398,7 @@ int args_parse(struct cli_args *a, int argc, char **argv, struct err *e)
 	memset(a, 0, sizeof(*a));
 	a->fetch = argc > 1 && strcmp(argv[1], "fetch") == 0;
 	a->sign = argc > 1 && strcmp(argv[1], "sign") == 0;
+	a->purge = argc > 1 && strcmp(argv[1], "purge") == 0;
 	a->concurrency = a->fetch ? 100 : (int)(cores < 1 ? 1 : cores > 256 ? 256 : cores);
 	a->progress = 5;
 	a->retries = 3;
@@ -390,10 +409,16 @@ int args_parse(struct cli_args *a, int argc, char **argv, struct err *e)
 		return 0;
 	if (a->sign)
 		return check_paths(a, e);
-	if (check_required(a, &g, e) < 0 || set_names(a, &g, e) < 0 ||
-	    set_numbers(a, &g, e) < 0)
+	a->yes = g.v[F_YES] != NULL;
+	if (check_required(a, &g, e) < 0)
 		return -1;
-	if (!a->fetch && parse_outputs(a, g.v[F_OUTPUTS], e) < 0)
+	if (a->purge && !g.v[F_NAMESPACE] && !g.v[F_MODEL]) {
+		a->from_stdin = a->full_names = 1;
+		return set_numbers(a, &g, e);
+	}
+	if (set_names(a, &g, e) < 0 || set_numbers(a, &g, e) < 0)
+		return -1;
+	if (!a->fetch && !a->purge && parse_outputs(a, g.v[F_OUTPUTS], e) < 0)
 		return -1;
 	return 0;
 }
@@ -439,12 +464,13 @@ int args_check_outputs(const struct cli_args *a, const struct conf *c,
 
 const char *args_prog(const struct cli_args *a)
 {
-	return a->sign ? "images sign" : a->fetch ? "images fetch" : "images";
+	return a->sign ? "images sign" : a->fetch ? "images fetch"
+	       : a->purge ? "images purge" : "images";
 }
 
 void args_usage(FILE *f, const struct cli_args *a)
 {
-	int fetch = a->fetch, mode = fetch ? M_FETCH : M_IMAGES;
+	int fetch = a->fetch, mode = fetch ? M_FETCH : a->purge ? M_PURGE : M_IMAGES;
 
 	if (a->sign) {
 		fprintf(f,
@@ -455,7 +481,16 @@ void args_usage(FILE *f, const struct cli_args *a)
 		conf_usage(f);
 		return;
 	}
-	if (fetch)
+	if (a->purge)
+		fprintf(f,
+			"usage: images purge -model NAME -field NAME | -namespace NS "
+			"[-start ID -end ID] [-yes]\n"
+			"                    [flags] [image-server options]\n"
+			"Removes the originals and every output of ids start..end "
+			"(without -start\nand -end: the ids on standard input, one a "
+			"line; without -model and -field:\nMODEL/FIELD/ID lines) from "
+			"the store and Redis, as DELETE does.\n\n");
+	else if (fetch)
 		fprintf(f,
 			"usage: images fetch -model NAME -field NAME | -namespace NS "
 			"-start ID -end ID\n"
@@ -469,6 +504,7 @@ void args_usage(FILE *f, const struct cli_args *a)
 			"              -outputs LIST [flags] [image-server options]\n"
 			"       images fetch ... (images fetch -h)\n"
 			"       images sign ... PATH... (images sign -h)\n"
+			"       images purge ... (images purge -h)\n"
 			"Makes the outputs of ids start..end in the store, as "
 			"image-server would.\n\n");
 	fprintf(f, "flags:\n");
@@ -478,7 +514,8 @@ void args_usage(FILE *f, const struct cli_args *a)
 
 		if (!(fl->modes & mode))
 			continue;
-		snprintf(left, sizeof(left), "-%s %s", fl->name, fl->arg);
+		snprintf(left, sizeof(left), "-%s %s", fl->name,
+			 fl->arg ? fl->arg : "");
 		fprintf(f, "  %-20s %s\n", left,
 			fetch && fl->help_fetch ? fl->help_fetch : fl->help);
 	}

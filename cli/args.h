@@ -6,6 +6,8 @@
  *          -start N -end N [-outputs LIST] [-concurrency N] [-progress S]
  *          [-retries N] [-retry_ms MS] [responder options...]
  *   images sign [responder options...] PATH...
+ *   images purge [-model M -field F | -namespace NS] [-start N -end N]
+ *          [-yes] [-progress S] [responder options...]
  *
  * The tool's flags are taken out of argv; every other argument (the
  * responder's options, -config FILE among them) is kept, in order, in a
@@ -27,6 +29,10 @@
 struct cli_args {
 	int fetch; /* the fetch subcommand */
 	int sign;  /* the sign subcommand */
+	int purge; /* the purge subcommand */
+	int yes;   /* purge: -yes */
+	int from_stdin; /* purge: ids (or full names) on standard input */
+	int full_names; /* purge: MODEL/FIELD/ID lines, no -model/-field */
 	int help;  /* -h: print the usage, nothing else is checked */
 	char model[URL_NAME_MAX + 1];
 	char field[URL_NAME_MAX + 1];

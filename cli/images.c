@@ -1,8 +1,9 @@
 /*
  * images.c - images(1): make the outputs of a range of ids ahead of the
  * requests, or (images fetch) download their originals into the store,
- * or (images sign) print signed URLs.  Start-up and dispatch; the work
- * is in range.c and fetch.c.
+ * or (images sign) print signed URLs, or (images purge) remove images.
+ * Start-up and dispatch; the work is in range.c, fetch.c and
+ * purge_ids.c.
  *
  * Exit status: 0 done; 1 something failed (missing originals are not
  * failures); 2 bad flags or a start-up failure; 128 + signal when
@@ -20,6 +21,7 @@
 #include "image.h"
 #include "log.h"
 #include "output.h"
+#include "purge_ids.h"
 #include "range.h"
 #include "sign.h"
 #include "signals.h"
@@ -64,6 +66,21 @@ static int run_fetch(const struct conf *c, const struct cli_args *a)
 	}
 	rc = fetch_run(a, c);
 	curl_global_cleanup();
+	return rc;
+}
+
+static int run_purge(const struct conf *c, const struct cli_args *a)
+{
+	struct output_env *env;
+	struct err e;
+	int rc;
+
+	if ((env = output_env_new(c, &e)) == NULL) {
+		fprintf(stderr, "images purge: %s\n", e.msg);
+		return 2;
+	}
+	rc = purge_run(a, env);
+	output_env_free(env);
 	return rc;
 }
 
@@ -118,7 +135,8 @@ int main(int argc, char **argv)
 	 * -log_level says otherwise. */
 	startup_logging(&c, LOG_WARN);
 	rc = a.sign ? run_sign(&c, &a)
-	     : a.fetch ? run_fetch(&c, &a) : run_images(argv[0], &a, &c);
+	     : a.fetch ? run_fetch(&c, &a)
+	     : a.purge ? run_purge(&c, &a) : run_images(argv[0], &a, &c);
 out:
 	args_release(&a);
 	return rc;

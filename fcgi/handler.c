@@ -95,7 +95,13 @@ void handler_serve(struct handler *h, FCGX_Request *req)
 			metrics_response(status);
 			return; /* answered and logged */
 		}
-	} else if (m == POLICY_OTHER || m == POLICY_DELETE) {
+	} else if (m == POLICY_DELETE) {
+		status = delete_serve(h->worker, req, path, &e);
+		if (status > 0) {
+			metrics_response(status);
+			return; /* answered and logged */
+		}
+	} else if (m == POLICY_OTHER) {
 		err_set(&e, ERR_METHOD, "method %s is not allowed: use %s",
 			method, POLICY_ALLOW);
 	} else if (strcmp(path, "/status") == 0) {

@@ -178,6 +178,10 @@ static void reload(struct output_env *env)
 		 now->config);
 }
 
+/* The new copies started by SIGUSR2 not reaped yet: SIGCHLD reaps these
+ * only, since other children (-purge_hook's) have their own waiters. */
+static pid_t children[8];
+
 /* SIGUSR2: starts a new copy of this program on the same socket. */
 static void restart(int listen_fd)
 {
@@ -220,6 +224,12 @@ static void restart(int listen_fd)
 		_exit(127);
 	}
 	free(envp);
+	for (size_t i = 0; pid > 0 && i < sizeof(children) / sizeof(*children);
+	     i++)
+		if (children[i] == 0) {
+			children[i] = pid;
+			break;
+		}
 	if (pid < 0)
 		log_error("restart: fork failed: %s", strerror(errno));
 	else
@@ -309,12 +319,18 @@ static int serve_signals(const sigset_t *set, struct output_env *env,
 			break;
 		case SIGCHLD:
 			/* A new copy that died before taking over. */
-			while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			for (size_t i = 0; i < sizeof(children) / sizeof(*children);
+			     i++) {
+				if (children[i] == 0 ||
+				    (pid = waitpid(children[i], &status, WNOHANG)) <= 0)
+					continue;
+				children[i] = 0;
 				log_error("restart: pid %d exited (status %d) before "
 					  "taking over; still serving",
 					  (int)pid, WIFEXITED(status)
 							    ? WEXITSTATUS(status)
 							    : -WTERMSIG(status));
+			}
 			break;
 		}
 	}

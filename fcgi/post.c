@@ -1,4 +1,5 @@
-/* post.c - POST: keep an original, queue its outputs. */
+/* post.c - the writes: POST keeps an original and queues its outputs,
+ * DELETE purges an image. */
 #include "post.h"
 
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "policy.h"
+#include "purge.h"
 #include "respond.h"
 
 /* Reads the request body (at most max bytes) into out. */
@@ -67,6 +69,10 @@ static int get_original(struct output_worker *w, FCGX_Request *req,
 	}
 	if (p->source[0] != '\0')
 		return output_fetch_url(w, p->source, orig, e);
+	if (p->replace)
+		return err_set(e, ERR_BAD_REQUEST,
+			       "replace=1 needs the new original: give source=URL "
+			       "or a body with Content-Type image/*");
 	if (output_original(w, p->model, p->field, p->id, orig, e) == 0)
 		return 0;
 	if (e->code == ERR_NOT_FOUND)
@@ -133,10 +139,22 @@ int post_serve(struct output_worker *w, unsigned formats_available,
 
 	buf_init(&orig);
 	if (policy_parse_post(c, formats_available, path, query, &p, e) < 0 ||
-	    get_original(w, req, &p, c, &orig, e) < 0 ||
-	    output_put_original(w, p.model, p.field, p.id, orig.data, orig.len,
-				&info, e) < 0)
+	    get_original(w, req, &p, c, &orig, e) < 0)
 		goto out;
+	if (p.replace) {
+		struct purge_result res;
+
+		if (output_check_original(w, orig.data, orig.len, &info, e) < 0 ||
+		    purge_replace(w, p.model, p.field, p.id, orig.data, orig.len,
+				  &res, e) < 0)
+			goto out;
+		log_info("POST %s/%s/%s replaced the original: %ld output(s) "
+			 "removed, %ld job(s) dropped", p.model, p.field, p.id,
+			 res.removed, res.dropped);
+	} else if (output_put_original(w, p.model, p.field, p.id, orig.data,
+				       orig.len, &info, e) < 0) {
+		goto out;
+	}
 	for (int i = 0; i < p.noutputs; i++)
 		files[i] = p.outputs[i];
 	if (jobs_submit(w, p.model, p.field, p.id, files, p.noutputs, p.force,
@@ -149,4 +167,30 @@ int post_serve(struct output_worker *w, unsigned formats_available,
 out:
 	buf_release(&orig);
 	return status;
+}
+
+int delete_serve(struct output_worker *w, FCGX_Request *req, const char *path,
+		 struct err *e)
+{
+	const char *query = FCGX_GetParam("QUERY_STRING", req->envp);
+	struct purge_result res;
+	struct policy_post p;
+	struct url_request r;
+	struct err ignored;
+
+	if (url_parse(path, &r, &ignored) == 0)
+		return err_set(e, ERR_METHOD, "method DELETE is not allowed on "
+			       "one output: DELETE /{model}/{field}/{id} purges "
+			       "the image and all its outputs");
+	if (policy_parse_delete(path, query, &p, e) < 0 ||
+	    purge_image(w, p.model, p.field, p.id, &res, e) < 0)
+		return -1;
+	if (!res.found)
+		return err_set(e, ERR_NOT_FOUND, "nothing is stored for %s/%s/%s",
+			       p.model, p.field, p.id);
+	respond_headers(req, "Status: 204 No Content\r\n"
+			     "Cache-Control: no-store\r\n\r\n");
+	log_info("DELETE %s 204: %ld output(s) removed, %ld job(s) dropped",
+		 path, res.removed, res.dropped);
+	return 204;
 }

@@ -112,6 +112,8 @@ static const struct opt opts[] = {
 	    "when set, a miss needs ?sig=, the hex HMAC-SHA256 of its path under KEY (or a spec in -sizes); 403 without it"),
 	STR(signing_key_old, "KEY", "",
 	    "a previous -signing_key, accepted too while signed URLs move to the new one"),
+	STR(purge_hook, "COMMAND", "",
+	    "run by /bin/sh after each purge, the URL paths removed on its standard input, one a line"),
 	STR(statsd, "HOST:PORT", "",
 	    "statsd server for counters and timers over UDP, or none"),
 	STR(statsd_prefix, "PREFIX", "image_server", "prefix of every statsd name"),

@@ -75,6 +75,7 @@ struct conf {
 
 	/* operations */
 	char statsd[256];      /* HOST:PORT; empty: off */
+	char purge_hook[1024]; /* sh command told each purge's paths; empty: none */
 	char statsd_prefix[64];
 	char log[16];          /* "stderr" or "syslog" */
 	char pid_file[1024];

@@ -1,6 +1,7 @@
 /* output.c - store hit, or take the work, make it once, store, record. */
 #include "output.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -29,6 +30,10 @@ struct output_env {
 	struct registry *registry;
 	struct flight *flight;
 	struct slots *fetches; /* POST source= fetches under way */
+	/* Without Redis, the generation of every image of this process at
+	 * once, and the lock under which a make compares it and renames. */
+	pthread_mutex_t gen_lock;
+	long long local_gen;
 };
 
 struct output_worker {
@@ -69,6 +74,7 @@ struct output_env *output_env_new(const struct conf *c, struct err *e)
 		return NULL;
 	}
 	atomic_init(&env->conf, c);
+	pthread_mutex_init(&env->gen_lock, NULL);
 	env->flight = flight_new();
 	env->fetches = slots_new();
 	env->redis = redis_new(c, e);
@@ -88,6 +94,7 @@ void output_env_free(struct output_env *env)
 	redis_free(env->redis);
 	flight_free(env->flight);
 	slots_free(env->fetches);
+	pthread_mutex_destroy(&env->gen_lock);
 	free(env);
 }
 
@@ -173,6 +180,8 @@ struct output_claim {
 	int checked;      /* the original passed the checks already */
 	int out_format;   /* an output's enum url_format; METRICS_NONE: original */
 	struct registry_lock *lock; /* NULL: Redis is off or down */
+	enum { GEN_NONE, GEN_REDIS, GEN_LOCAL } gen_kind; /* how gen was read */
+	long long gen; /* the image's generation when the work began */
 };
 
 static int claim_init(struct output_worker *w, struct output_claim *cl,
@@ -228,11 +237,107 @@ static void claim_end(struct output_worker *w, struct output_claim *cl,
 	cl->lock = NULL;
 }
 
+/*
+ * Generations: a purge or a replacement of an image's original raises
+ * its generation (output_next_generation) before it removes files, and
+ * again after.  A make notes the generation before it reads the original
+ * (gen_note); its file is renamed into place only if the generation is
+ * the same just before the rename, and is taken away again if it changed
+ * by the time it was recorded, so that no output made from an original
+ * that was purged stays in the store.  With Redis the generation is the
+ * image's key (gen:{image}), seen by every host; without it, one number
+ * of this process for all images, compared and raised under gen_lock.
+ * While Redis is down nothing is compared (and purges are refused).
+ */
+static void gen_note(struct output_worker *w, struct output_claim *cl)
+{
+	cl->gen_kind = GEN_NONE;
+	if (!redis_enabled(w->env->redis)) {
+		pthread_mutex_lock(&w->env->gen_lock);
+		cl->gen = w->env->local_gen;
+		pthread_mutex_unlock(&w->env->gen_lock);
+		cl->gen_kind = GEN_LOCAL;
+	} else if (registry_generation(w->redis, cl->image, &cl->gen) ==
+		   REGISTRY_OK) {
+		cl->gen_kind = GEN_REDIS;
+	}
+}
+
+/* Nonzero when the image's generation is no longer cl's (Redis). */
+static int gen_changed(void *arg)
+{
+	struct output_worker *w = ((void **)arg)[0];
+	struct output_claim *cl = ((void **)arg)[1];
+	long long now;
+
+	return registry_generation(w->redis, cl->image, &now) == REGISTRY_OK &&
+	       now != cl->gen;
+}
+
+/* Writes cl's file, unless its image was purged since gen_note(): then
+ * nothing is left behind and 2 is returned; else store_write_checked()'s
+ * 0, 1 or -1. */
+static int gen_write(struct output_worker *w, struct output_claim *cl,
+		     const void *data, size_t len, struct err *e)
+{
+	void *arg[2] = { w, cl };
+	int rc;
+
+	switch (cl->gen_kind) {
+	case GEN_LOCAL:
+		pthread_mutex_lock(&w->env->gen_lock);
+		rc = w->env->local_gen != cl->gen
+			? 2 : store_write_checked(cl->path, data, len, cl->original,
+						  NULL, NULL, e);
+		pthread_mutex_unlock(&w->env->gen_lock);
+		return rc;
+	case GEN_REDIS:
+		rc = store_write_checked(cl->path, data, len, cl->original,
+					 gen_changed, arg, e);
+		if (rc != 0)
+			return rc;
+		/* Recorded first, then compared once more: a purge that began
+		 * meanwhile may have missed the file; it was begun after the
+		 * record was made if the generation is still ours, and removes
+		 * both then. */
+		(void)registry_add(w->redis, cl->image, cl->file);
+		if (gen_changed(arg)) {
+			(void)store_remove(cl->path, NULL);
+			(void)registry_forget(w->redis, cl->image, cl->file);
+			return 2;
+		}
+		return 0;
+	case GEN_NONE:
+		break;
+	}
+	return store_write_checked(cl->path, data, len, cl->original, NULL, NULL,
+				   e);
+}
+
+long long output_next_generation(struct output_worker *w, const char *image,
+				 struct err *e)
+{
+	long long gen;
+
+	if (!redis_enabled(w->env->redis)) {
+		pthread_mutex_lock(&w->env->gen_lock);
+		gen = ++w->env->local_gen;
+		pthread_mutex_unlock(&w->env->gen_lock);
+		return gen;
+	}
+	if (registry_next_generation(w->redis, image, &gen) != REGISTRY_OK)
+		return err_set(e, ERR_BUSY, "Redis is down: cannot purge %s now; "
+			       "nothing was removed", image);
+	return gen;
+}
+
 /* Checks (an original), writes, records and lets go of cl.  An original
  * is only ever created, never replaced: one that is there already (put
  * there without our lock: Redis was down, or the lock had expired) is
  * kept and data dropped.  Returns 0, 1 when an original was there
- * already, or -1 with the error, which is left for the waiters too. */
+ * already, 2 when the image was purged since the work began (nothing
+ * kept: make it again), or -1 with the error, which is left for the
+ * waiters too. */
 static int claim_commit(struct output_worker *w, struct output_claim *cl,
 			const void *data, size_t len, struct err *e)
 {
@@ -253,14 +358,14 @@ static int claim_commit(struct output_worker *w, struct output_claim *cl,
 		}
 		start = clock_now_ms();
 	}
-	rc = cl->original ? store_write_new(cl->path, data, len, e)
-			  : store_write_atomic(cl->path, data, len, e);
+	rc = gen_write(w, cl, data, len, e);
 	metrics_stage(METRICS_WRITE, input, cl->out_format, clock_now_ms() - start);
 	if (rc < 0) {
 		claim_end(w, cl, e);
 		return -1;
 	}
-	(void)registry_add(w->redis, cl->image, cl->file);
+	if (rc == 1 || (rc == 0 && cl->gen_kind != GEN_REDIS))
+		(void)registry_add(w->redis, cl->image, cl->file);
 	claim_end(w, cl, NULL);
 	return rc;
 }
@@ -333,6 +438,7 @@ static int lead(struct output_worker *w, const struct target *t,
 	case OUTPUT_CLAIM_MINE:
 		break;
 	}
+	gen_note(w, cl);
 	making = metrics_making_begin(cl->name);
 	if (t->make(w, t->arg, out, e) < 0) {
 		metrics_making_end(making);
@@ -342,9 +448,9 @@ static int lead(struct output_worker *w, const struct target *t,
 	}
 	rc = claim_commit(w, cl, out->data, out->len, e);
 	metrics_making_end(making);
-	if (rc < 0) {
+	if (rc < 0 || rc == 2) {
 		buf_release(out);
-		return -1;
+		return rc < 0 ? -1 : 2;
 	}
 	if (rc == 1) {
 		/* An original appeared meanwhile: that one is the id's, and
@@ -361,7 +467,7 @@ static int lead(struct output_worker *w, const struct target *t,
 }
 
 /* Gets the file of cl into out: from the store, or made exactly once,
- * with t. */
+ * with t (again if its image was purged while it was being made). */
 static int produce(struct output_worker *w, const struct target *t,
 		   struct output_claim *cl, struct buf *out,
 		   enum output_how *how, struct err *e)
@@ -395,12 +501,17 @@ static int produce(struct output_worker *w, const struct target *t,
 		err_clear(&result);
 		rc = lead(w, t, cl, out, how, &result);
 		flight_end(w->env->flight, cl->name, &result);
+		if (rc == 2) {
+			log_info("%s was purged while being made: made again",
+				 cl->name);
+			continue;
+		}
 		if (rc < 0)
 			*e = result;
 		return rc;
 	}
-	return err_set(e, ERR_INTERNAL, "%s was made but is not in the store",
-		       cl->name);
+	return err_set(e, ERR_BUSY, "%s was purged or replaced while being "
+		       "made, again and again; try again later", cl->name);
 }
 
 /* The format of an original by its header, for the metrics' labels. */
@@ -562,6 +673,7 @@ int output_claim(struct output_worker *w, const char *model,
 	}
 	*rc = claim_try(w, cl, NULL);
 	if (*rc == OUTPUT_CLAIM_MINE) {
+		gen_note(w, cl);
 		*claim = cl;
 		return 0;
 	}
@@ -584,6 +696,9 @@ int output_commit(struct output_worker *w, struct output_claim *claim,
 	int rc = claim_commit(w, claim, data, len, e);
 
 	free(claim);
+	if (rc == 2)
+		return err_set(e, ERR_BUSY, "purged while it was being fetched; "
+			       "fetch it again");
 	return rc < 0 ? -1 : 0;
 }
 
@@ -669,6 +784,72 @@ static int put_claimed(struct output_worker *w, struct output_claim *cl,
 	}
 }
 
+int output_check_original(struct output_worker *w, const void *data,
+			  size_t len, struct output_original_info *info,
+			  struct err *e)
+{
+	refresh(w);
+	memset(info, 0, sizeof(*info));
+	if (gate_original(data, len, &w->limits, &info->sniff, e) < 0)
+		return -1;
+	sniff_shown_size(&info->sniff, &info->width, &info->height);
+	if (sha256_hex(data, len, info->sha256) < 0)
+		return err_set(e, ERR_INTERNAL, "sha256 failed");
+	return 0;
+}
+
+/* Takes cl's lock, waiting for its holder until the clock reads until;
+ * -1 with ERR_BUSY when it did not let go. */
+static int lock_wait(struct output_worker *w, struct output_claim *cl,
+		     double until, struct err *e)
+{
+	while (registry_lock(w->env->registry, w->redis, cl->name, &cl->lock) ==
+	       REGISTRY_HELD) {
+		if (clock_now_ms() >= until)
+			return err_set(e, ERR_BUSY,
+				       "timed out after %d s waiting for another "
+				       "worker on %s", w->conf->wait_timeout,
+				       cl->name);
+		clock_sleep_ms(POLL_MS);
+	}
+	return 0;
+}
+
+int output_locked(struct output_worker *w, const char *model,
+		  const char *field, const char *id,
+		  int (*fn)(struct output_worker *w, void *arg, struct err *e),
+		  void *arg, struct err *e)
+{
+	struct output_claim cl;
+	struct err result;
+	int rc;
+
+	refresh(w);
+	if (claim_init(w, &cl, model, field, id, STORE_ORIGINAL, e) < 0)
+		return -1;
+	for (int tries = 0; tries < 3; tries++) {
+		rc = flight_begin(w->env->flight, cl.name, w->conf->wait_timeout,
+				  &result);
+		if (rc < 0) {
+			*e = result;
+			return -1;
+		}
+		if (rc == 0)
+			continue; /* another thread had it */
+		err_clear(&result);
+		rc = lock_wait(w, &cl, clock_now_ms() + w->conf->wait_timeout * 1000.0,
+			       e);
+		if (rc == 0) {
+			rc = fn(w, arg, e);
+			registry_unlock(w->redis, cl.lock);
+		}
+		/* Who waited here for the original looks in the store again. */
+		flight_end(w->env->flight, cl.name, &result);
+		return rc;
+	}
+	return err_set(e, ERR_BUSY, "the original of %s is busy", cl.image);
+}
+
 int output_put_original(struct output_worker *w, const char *model,
 			const char *field, const char *id, const void *data,
 			size_t len, struct output_original_info *info,
@@ -678,13 +859,8 @@ int output_put_original(struct output_worker *w, const char *model,
 	struct err result;
 	int rc;
 
-	refresh(w);
-	memset(info, 0, sizeof(*info));
-	if (gate_original(data, len, &w->limits, &info->sniff, e) < 0)
+	if (output_check_original(w, data, len, info, e) < 0)
 		return -1;
-	sniff_shown_size(&info->sniff, &info->width, &info->height);
-	if (sha256_hex(data, len, info->sha256) < 0)
-		return err_set(e, ERR_INTERNAL, "sha256 failed");
 	if (claim_init(w, &cl, model, field, id, STORE_ORIGINAL, e) < 0)
 		return -1;
 	cl.checked = 1;

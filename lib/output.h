@@ -167,4 +167,36 @@ int output_put_original(struct output_worker *w, const char *model,
 int output_fetch_url(struct output_worker *w, const char *url,
 		     struct buf *out, struct err *e);
 
+/*
+ * Checks data as an original (format, limits: gate_original()) and fills
+ * info (existed 0), without storing it.  Returns 0 or -1 with the error.
+ */
+int output_check_original(struct output_worker *w, const void *data,
+			  size_t len, struct output_original_info *info,
+			  struct err *e);
+
+/*
+ * Runs fn(w, arg, e) as the one writer of the original of (model, field,
+ * id): in this process the leader of its single flight, across processes
+ * and hosts the holder of its Redis lock (none while Redis is off or
+ * down), waiting up to -wait_timeout for another holder.  Returns fn's
+ * result, or -1 with ERR_BUSY when the original stayed busy.
+ */
+int output_locked(struct output_worker *w, const char *model,
+		  const char *field, const char *id,
+		  int (*fn)(struct output_worker *w, void *arg, struct err *e),
+		  void *arg, struct err *e);
+
+/*
+ * Raises the generation of image ("model/field/id"), which a purge or a
+ * replacement does before it removes files and again after: every make
+ * of that image begun before the raise then keeps nothing (and is made
+ * again from what the store or source has then), on every host that
+ * shares the Redis.  Without Redis it counts for this process only.
+ * Returns the new generation (>= 1), or -1 with ERR_BUSY while Redis is
+ * down.
+ */
+long long output_next_generation(struct output_worker *w, const char *image,
+				 struct err *e);
+
 #endif

@@ -171,7 +171,8 @@ static int parse_query(const char *q, struct policy_post *p, char *list,
 	while (*q) {
 		const char *amp = strchr(q, '&'), *eq;
 		size_t len = amp ? (size_t)(amp - q) : strlen(q);
-		char key[32], *value;
+		char key[32], flag[4], *value;
+		int *which = NULL;
 		size_t vsize;
 
 		eq = memchr(q, '=', len);
@@ -185,43 +186,49 @@ static int parse_query(const char *q, struct policy_post *p, char *list,
 		else if (strcmp(key, "source") == 0)
 			value = p->source, vsize = sizeof(p->source);
 		else if (strcmp(key, "force") == 0)
-			value = key, vsize = sizeof(key);
+			value = flag, vsize = sizeof(flag), which = &p->force;
+		else if (strcmp(key, "replace") == 0)
+			value = flag, vsize = sizeof(flag), which = &p->replace;
 		else
 			return err_set(e, ERR_BAD_REQUEST,
 				       "query: unknown parameter '%s' (outputs, "
-				       "source, force)", key);
+				       "source, force, replace)", key);
 		if (decode(eq + 1, len - (size_t)(eq + 1 - q), value, vsize) < 0)
 			return err_set(e, ERR_BAD_REQUEST, "query: bad value for %s",
-				       value == key ? "force" : key);
-		if (value == key) {
-			if (strcmp(key, "1") != 0 && strcmp(key, "0") != 0)
-				return err_set(e, ERR_BAD_REQUEST, "force must be 0 or 1");
-			p->force = key[0] == '1';
+				       key);
+		if (value == flag) {
+			if (strcmp(flag, "1") != 0 && strcmp(flag, "0") != 0)
+				return err_set(e, ERR_BAD_REQUEST, "%s must be 0 or 1",
+					       key);
+			*which = flag[0] == '1';
 		}
 		q += len + (amp ? 1 : 0);
 	}
 	return 0;
 }
 
-/* "/model/field/id" into p. */
-static int parse_path(const char *path, struct policy_post *p, struct err *e)
+/* "/model/field/id" into p; method names the request in errors. */
+static int parse_path(const char *method, const char *path,
+		      struct policy_post *p, struct err *e)
 {
 	char copy[256], *save = NULL, *parts[4];
 	int n = 0;
 
 	if (strlen(path) >= sizeof(copy) || path[0] != '/')
-		return err_set(e, ERR_BAD_REQUEST, "POST /{model}/{field}/{id}");
+		return err_set(e, ERR_BAD_REQUEST, "%s /{model}/{field}/{id}",
+			       method);
 	snprintf(copy, sizeof(copy), "%s", path + 1);
 	if (copy[0] == '\0' || copy[strlen(copy) - 1] == '/' || strstr(copy, "//"))
-		return err_set(e, ERR_BAD_REQUEST, "POST /{model}/{field}/{id}");
+		return err_set(e, ERR_BAD_REQUEST, "%s /{model}/{field}/{id}",
+			       method);
 	for (char *t = strtok_r(copy, "/", &save); t && n < 4;
 	     t = strtok_r(NULL, "/", &save))
 		parts[n++] = t;
 	if (n != 3 || url_valid_name(parts[0]) < 0 ||
 	    url_valid_name(parts[1]) < 0 || url_valid_id(parts[2]) < 0)
 		return err_set(e, ERR_BAD_REQUEST,
-			       "POST /{model}/{field}/{id} with model and field "
-			       "[a-z0-9_]{1,32}, id [0-9A-Za-z_-]{1,64}");
+			       "%s /{model}/{field}/{id} with model and field "
+			       "[a-z0-9_]{1,32}, id [0-9A-Za-z_-]{1,64}", method);
 	snprintf(p->model, sizeof(p->model), "%s", parts[0]);
 	snprintf(p->field, sizeof(p->field), "%s", parts[1]);
 	snprintf(p->id, sizeof(p->id), "%s", parts[2]);
@@ -267,8 +274,18 @@ int policy_parse_post(const struct conf *c, unsigned formats_available,
 	char list[1024] = "";
 
 	memset(p, 0, sizeof(*p));
-	if (parse_path(path, p, e) < 0 ||
+	if (parse_path("POST", path, p, e) < 0 ||
 	    parse_query(query ? query : "", p, list, sizeof(list), e) < 0)
 		return -1;
 	return parse_outputs(c, formats_available, list, p, e);
+}
+
+int policy_parse_delete(const char *path, const char *query,
+			struct policy_post *p, struct err *e)
+{
+	memset(p, 0, sizeof(*p));
+	if (query != NULL && *query != '\0')
+		return err_set(e, ERR_BAD_REQUEST,
+			       "DELETE takes no query string");
+	return parse_path("DELETE", path, p, e);
 }

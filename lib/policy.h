@@ -19,7 +19,7 @@ enum policy_method {
 	POLICY_GET,
 	POLICY_HEAD,
 	POLICY_POST,
-	POLICY_DELETE, /* a write: the API key is checked, then 405 */
+	POLICY_DELETE, /* a write: the API key is checked (a purge) */
 	POLICY_OTHER /* answered 405 */
 };
 
@@ -27,7 +27,7 @@ enum policy_method {
 enum policy_method policy_method(const char *name);
 
 /* The Allow header's list of the methods we answer. */
-#define POLICY_ALLOW "GET, HEAD, POST"
+#define POLICY_ALLOW "GET, HEAD, POST, DELETE"
 
 /*
  * Checks what configuration c allows of a parsed output: the format is
@@ -61,11 +61,13 @@ int policy_check_miss(const struct conf *c, const struct url_request *r,
 /* 1 if spec ("w500", "x100-q50") is in the -sizes list sizes. */
 int policy_size_listed(const char *sizes, const char *spec);
 
-/* A POST /{model}/{field}/{id}?outputs=...&source=...&force=1. */
+/* A POST /{model}/{field}/{id}?outputs=...&source=...&force=1&replace=1,
+ * or a DELETE /{model}/{field}/{id} (the id alone). */
 struct policy_post {
 	char model[URL_NAME_MAX + 1], field[URL_NAME_MAX + 1], id[URL_ID_MAX + 1];
 	char source[2048]; /* percent-decoded; empty: none */
 	int force;
+	int replace; /* the new original replaces the stored one */
 	int noutputs;
 	char outputs[POLICY_MAX_OUTPUTS][URL_FILE_MAX + 1]; /* no duplicates */
 };
@@ -78,5 +80,10 @@ struct policy_post {
 int policy_parse_post(const struct conf *c, unsigned formats_available,
 		      const char *path, const char *query,
 		      struct policy_post *p, struct err *e);
+
+/* Parses a DELETE's path (/{model}/{field}/{id}, no query) into p's
+ * model, field and id.  Returns 0, or -1 with ERR_BAD_REQUEST. */
+int policy_parse_delete(const char *path, const char *query,
+			struct policy_post *p, struct err *e);
 
 #endif

@@ -295,3 +295,38 @@ void queue_counts(struct redis_conn *c, long *waiting, long *in_progress,
 	}
 	redis_reply_free(keys);
 }
+
+/*
+ * Removes the waiting jobs of the outputs of image ARGV[1] ("m/f/id/"
+ * with its slash) from the queue, and their names from the pending set;
+ * returns how many.  A job is "ATTEMPTS FORCE name".
+ */
+static const char drop_lua[] =
+	"local n = 0 "
+	"for _, job in ipairs(redis.call('lrange',KEYS[1],0,-1)) do "
+	"  local name = string.match(job, '^%S+ %S+ (.*)$') "
+	"  if name and string.sub(name, 1, #ARGV[1]) == ARGV[1] then "
+	"    n = n + redis.call('lrem',KEYS[1],0,job) "
+	"    redis.call('srem',KEYS[2],name) "
+	"  end "
+	"end "
+	"return n";
+
+long queue_drop_image(struct redis_conn *c, const char *image)
+{
+	char key[256], pending[256], prefix[400];
+	redisReply *rep;
+	long n = -1;
+
+	plain_key(c, key, sizeof(key), "queue");
+	plain_key(c, pending, sizeof(pending), "pending");
+	snprintf(prefix, sizeof(prefix), "%s/", image);
+	rep = redis_command(c, "EVAL %s 2 %s %s %s", drop_lua, key, pending,
+			    prefix);
+	if (rep == NULL)
+		return -1;
+	if (rep->type == REDIS_REPLY_INTEGER)
+		n = (long)rep->integer;
+	redis_reply_free(rep);
+	return n;
+}

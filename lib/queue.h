@@ -93,4 +93,9 @@ long queue_recover(struct redis_conn *c);
 void queue_counts(struct redis_conn *c, long *waiting, long *in_progress,
 		  long *dead);
 
+/* Takes the waiting jobs of image's outputs ("product/image/1") off the
+ * queue, no longer pending; a job in a worker's hands runs on (and finds
+ * its image purged).  Returns how many, or -1 when Redis is down. */
+long queue_drop_image(struct redis_conn *c, const char *image);
+
 #endif

@@ -275,3 +275,98 @@ enum registry_rc registry_get_error(struct redis_conn *c, const char *name,
 	redis_reply_free(rep);
 	return rc;
 }
+
+enum registry_rc registry_generation(struct redis_conn *c, const char *image,
+				     long long *gen)
+{
+	char key[512];
+	redisReply *rep;
+
+	redis_key(redis_of(c), key, sizeof(key), "gen", image);
+	rep = redis_command(c, "GET %s", key);
+	if (rep == NULL)
+		return REGISTRY_DOWN;
+	*gen = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : 0;
+	redis_reply_free(rep);
+	return REGISTRY_OK;
+}
+
+enum registry_rc registry_next_generation(struct redis_conn *c,
+					  const char *image, long long *gen)
+{
+	char key[512];
+	redisReply *rep;
+
+	redis_key(redis_of(c), key, sizeof(key), "gen", image);
+	rep = redis_command(c, "INCR %s", key);
+	if (rep == NULL)
+		return REGISTRY_DOWN;
+	*gen = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+	redis_reply_free(rep);
+	return REGISTRY_OK;
+}
+
+enum registry_rc registry_files(struct redis_conn *c, const char *image,
+				void (*fn)(void *arg, const char *file),
+				void *arg)
+{
+	char key[512];
+	redisReply *rep;
+
+	redis_key(redis_of(c), key, sizeof(key), "outputs", image);
+	rep = redis_command(c, "SMEMBERS %s", key);
+	if (rep == NULL)
+		return REGISTRY_DOWN;
+	for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements;
+	     i++)
+		if (rep->element[i]->type == REDIS_REPLY_STRING)
+			fn(arg, rep->element[i]->str);
+	redis_reply_free(rep);
+	return REGISTRY_OK;
+}
+
+enum registry_rc registry_purge(struct redis_conn *c, const char *image,
+				const char *keep, const char *const *files,
+				size_t n)
+{
+	/* Every member but keep, in one step. */
+	static const char keep_lua[] =
+		"local had = redis.call('sismember',KEYS[1],ARGV[1]) "
+		"redis.call('del',KEYS[1]) "
+		"if had == 1 then redis.call('sadd',KEYS[1],ARGV[1]) end "
+		"return had";
+	char key[512], name[512];
+	redisReply *rep;
+
+	for (size_t i = 0; i < n; i++) {
+		if (keep != NULL && strcmp(files[i], keep) == 0)
+			continue;
+		snprintf(name, sizeof(name), "%s/%s", image, files[i]);
+		redis_key(redis_of(c), key, sizeof(key), "error", name);
+		if ((rep = redis_command(c, "DEL %s", key)) == NULL)
+			return REGISTRY_DOWN;
+		redis_reply_free(rep);
+	}
+	redis_key(redis_of(c), key, sizeof(key), "outputs", image);
+	if (keep == NULL)
+		rep = redis_command(c, "DEL %s", key);
+	else
+		rep = redis_command(c, "EVAL %s 1 %s %s", keep_lua, key, keep);
+	if (rep == NULL)
+		return REGISTRY_DOWN;
+	redis_reply_free(rep);
+	return REGISTRY_OK;
+}
+
+enum registry_rc registry_publish_purged(struct redis_conn *c,
+					 const char *paths)
+{
+	char channel[256];
+	redisReply *rep;
+
+	redis_key(redis_of(c), channel, sizeof(channel), "purged", NULL);
+	if ((rep = redis_command(c, "PUBLISH %s %s", channel, paths)) == NULL)
+		return REGISTRY_DOWN;
+	redis_reply_free(rep);
+	return REGISTRY_OK;
+}

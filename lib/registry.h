@@ -10,6 +10,13 @@
  *       renewed, so a dead worker's lock goes away by itself.
  *   {prefix}error:{model}/{field}/{id}/{file}  STRING "CODE message" of a
  *       failed attempt, for the requests that waited on it; 10 s expiry.
+ *   {prefix}gen:{model}/{field}/{id}           STRING, the image's
+ *       generation: a number raised by each purge or replacement of its
+ *       original (none: 0).  An output made from an older original is
+ *       never kept (output.c checks it under the output's lock).
+ *   {prefix}purged                             a Pub/Sub channel: each
+ *       purge publishes the URL paths it removed, one a line, for the
+ *       caches in front (a CDN) to forget.
  *
  * Locks are taken with SET NX PX and released by compare-and-delete; a
  * thread of the registry's renews every held lock while its work runs.
@@ -76,5 +83,34 @@ enum registry_rc registry_set_error(struct redis_conn *c, const char *name,
  * REGISTRY_NONE or REGISTRY_DOWN. */
 enum registry_rc registry_get_error(struct redis_conn *c, const char *name,
 				    struct err *e);
+
+/* The image's generation into *gen: REGISTRY_OK or REGISTRY_DOWN. */
+enum registry_rc registry_generation(struct redis_conn *c, const char *image,
+				     long long *gen);
+
+/* Raises the image's generation; the new one into *gen: REGISTRY_OK or
+ * REGISTRY_DOWN. */
+enum registry_rc registry_next_generation(struct redis_conn *c,
+					  const char *image, long long *gen);
+
+/* Calls fn(arg, file) for each file the image's outputs set lists:
+ * REGISTRY_OK or REGISTRY_DOWN. */
+enum registry_rc registry_files(struct redis_conn *c, const char *image,
+				void (*fn)(void *arg, const char *file),
+				void *arg);
+
+/*
+ * Forgets the image's files but keep ("original", or NULL for none):
+ * the error keys of files[0..n), and every entry of its outputs set.
+ * REGISTRY_OK or REGISTRY_DOWN.
+ */
+enum registry_rc registry_purge(struct redis_conn *c, const char *image,
+				const char *keep, const char *const *files,
+				size_t n);
+
+/* Publishes paths (the URL paths a purge removed, one a line) on the
+ * purged channel: REGISTRY_OK or REGISTRY_DOWN. */
+enum registry_rc registry_publish_purged(struct redis_conn *c,
+					 const char *paths);
 
 #endif

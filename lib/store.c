@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,14 +156,25 @@ fail:
 	return io_error(e, saved, "write", path);
 }
 
-int store_write_atomic(const char *path, const void *data, size_t len,
-		       struct err *e)
+int store_write_checked(const char *path, const void *data, size_t len,
+			int create_only, store_check_fn check, void *arg,
+			struct err *e)
 {
 	char tmp[4096];
+	int rc = 0;
 
 	if (write_tmp(path, data, len, tmp, sizeof(tmp), e) < 0)
 		return -1;
-	if (rename(tmp, path) < 0) {
+	if (check != NULL && check(arg) != 0) {
+		unlink(tmp);
+		return 2;
+	}
+	if (create_only) {
+		/* link() never replaces: of two writers, exactly one wins. */
+		if (link(tmp, path) < 0)
+			rc = errno == EEXIST ? 1 : io_error(e, errno, "link", path);
+		unlink(tmp);
+	} else if (rename(tmp, path) < 0) {
 		int saved = errno;
 		unlink(tmp);
 		/* Both names are in one directory: EXDEV would mean a mount
@@ -174,26 +186,21 @@ int store_write_atomic(const char *path, const void *data, size_t len,
 		return io_error(e, saved, "rename", path);
 	}
 	/* Make the rename itself durable before anyone is told the file exists. */
-	(void)fsync_parent(path);
-	return 0;
+	if (rc == 0)
+		(void)fsync_parent(path);
+	return rc;
+}
+
+int store_write_atomic(const char *path, const void *data, size_t len,
+		       struct err *e)
+{
+	return store_write_checked(path, data, len, 0, NULL, NULL, e);
 }
 
 int store_write_new(const char *path, const void *data, size_t len,
 		    struct err *e)
 {
-	char tmp[4096];
-	int rc = 0;
-
-	if (write_tmp(path, data, len, tmp, sizeof(tmp), e) < 0)
-		return -1;
-	/* link() never replaces: of two writers, exactly one wins. */
-	if (link(tmp, path) < 0) {
-		rc = errno == EEXIST ? 1 : io_error(e, errno, "link", path);
-	}
-	unlink(tmp);
-	if (rc == 0)
-		(void)fsync_parent(path);
-	return rc;
+	return store_write_checked(path, data, len, 1, NULL, NULL, e);
 }
 
 int store_probe(const char *root, struct err *e)
@@ -277,4 +284,49 @@ int store_exists(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int store_list(const char *root, const char *model, const char *field,
+	       const char *id, store_entry_fn fn, void *arg, struct err *e)
+{
+	char dir[4096], *slash;
+	struct dirent *d;
+	DIR *dp;
+	int rc = 0;
+
+	if (store_path(root, model, field, id, STORE_ORIGINAL, dir, sizeof(dir),
+		       e) < 0)
+		return -1;
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	dp = opendir(dir);
+	if (dp == NULL) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return io_error(e, errno, "open directory", dir);
+	}
+	while (rc == 0 && (errno = 0, d = readdir(dp)) != NULL) {
+		struct stat st;
+		char path[4096];
+		int n;
+
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		n = snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path) ||
+		    lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		rc = fn(arg, path, d->d_name, st.st_mtime);
+	}
+	if (d == NULL && errno != 0 && rc == 0)
+		rc = io_error(e, errno, "read directory", dir);
+	closedir(dp);
+	return rc;
+}
+
+int store_remove(const char *path, struct err *e)
+{
+	if (unlink(path) < 0 && errno != ENOENT)
+		return io_error(e, errno, "remove", path);
+	return 0;
 }

@@ -54,6 +54,21 @@ int store_write_atomic(const char *path, const void *data, size_t len,
 int store_write_new(const char *path, const void *data, size_t len,
 		    struct err *e);
 
+/* A check made between the write of the temporary file and its rename:
+ * 0 to go on, anything else drops the write. */
+typedef int (*store_check_fn)(void *arg);
+
+/*
+ * store_write_atomic() (create_only 0) or store_write_new() (1), with
+ * check(arg) (unless NULL) run once the temporary file is complete, just
+ * before its rename or link.  Returns 0 when written, 1 when create_only
+ * found a file at path, 2 when check dropped the write (nothing left
+ * behind), -1 on error.
+ */
+int store_write_checked(const char *path, const void *data, size_t len,
+			int create_only, store_check_fn check, void *arg,
+			struct err *e);
+
 /*
  * Writes, renames and removes a file ".probe.HOST.PID" in root as
  * store_write_atomic() would, to find at start-up a store that this host
@@ -70,5 +85,22 @@ int store_read(const char *path, size_t max, struct buf *out, struct err *e);
 
 /* Returns 1 if a regular file exists at path, else 0. */
 int store_exists(const char *path);
+
+/* Called by store_list() for each regular file: its path, its name in the
+ * directory (temporary files too: ".w500.jpg.tmp.Ab12Cd") and its mtime;
+ * nonzero stops the listing and is returned. */
+typedef int (*store_entry_fn)(void *arg, const char *path, const char *name,
+			      long long mtime);
+
+/*
+ * Calls fn for each file in the directory of (model, field, id): its
+ * original, outputs and temporary files.  No directory is no files.
+ * Returns 0, fn's nonzero, or -1 with the error.
+ */
+int store_list(const char *root, const char *model, const char *field,
+	       const char *id, store_entry_fn fn, void *arg, struct err *e);
+
+/* Removes the file at path; one already gone is fine.  Returns 0 or -1. */
+int store_remove(const char *path, struct err *e);
 
 #endif

@@ -118,9 +118,45 @@ static void test_signed(void)
 	CHECK(strstr(e.msg, "w777 is not in -sizes"), "%s", e.msg);
 }
 
+/* POST's replace= and force=, and a DELETE's path. */
+static void test_purges(void)
+{
+	struct policy_post p;
+	struct conf c;
+	struct err e;
+
+	conf_defaults(&c);
+	CHECK_INT(policy_parse_post(&c, ~0u, "/m/f/1", "replace=1&outputs=w10.jpg",
+				    &p, &e), 0);
+	CHECK(p.replace == 1 && p.force == 0 && p.noutputs == 1);
+	CHECK_INT(policy_parse_post(&c, ~0u, "/m/f/1", "replace=0&force=1", &p, &e), 0);
+	CHECK(p.replace == 0 && p.force == 1);
+	CHECK_INT(policy_parse_post(&c, ~0u, "/m/f/1", "replace=yes", &p, &e), -1);
+	CHECK(strstr(e.msg, "replace must be 0 or 1") != NULL, "%s", e.msg);
+	CHECK_INT(policy_parse_post(&c, ~0u, "/m/f/1", "force=2", &p, &e), -1);
+	CHECK(strstr(e.msg, "force must be 0 or 1") != NULL, "%s", e.msg);
+	CHECK_INT(policy_parse_post(&c, ~0u, "/m/f/1", "purge=1", &p, &e), -1);
+	CHECK(strstr(e.msg, "replace)") != NULL, "the known ones listed: %s", e.msg);
+
+	CHECK_INT(policy_parse_delete("/user/avatar/a-1_B", NULL, &p, &e), 0);
+	CHECK_STR(p.model, "user");
+	CHECK_STR(p.field, "avatar");
+	CHECK_STR(p.id, "a-1_B");
+	CHECK_INT(policy_parse_delete("/user/avatar/1", "", &p, &e), 0);
+	CHECK_INT(policy_parse_delete("/user/avatar/1", "x=1", &p, &e), -1);
+	CHECK_INT(e.code, ERR_BAD_REQUEST);
+	CHECK_INT(policy_parse_delete("/user/avatar", NULL, &p, &e), -1);
+	CHECK(strncmp(e.msg, "DELETE /{model}", 15) == 0, "%s", e.msg);
+	CHECK_INT(policy_parse_delete("/user/avatar/1/", NULL, &p, &e), -1);
+	CHECK_INT(policy_parse_delete("/User/avatar/1", NULL, &p, &e), -1);
+	CHECK_INT(policy_parse_delete("/user/avatar/1/w100.jpg", NULL, &p, &e), -1);
+	CHECK_INT(policy_parse_delete("/user/avatar/../1", NULL, &p, &e), -1);
+}
+
 int main(void)
 {
 	test_write();
+	test_purges();
 	test_sizes();
 	test_signed();
 	return TEST_END("policy");

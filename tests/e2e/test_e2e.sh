@@ -199,7 +199,7 @@ for path in /e2e/img/big/foo.jpg /e2e/img/big/w0.jpg /e2e/img/big/wabc.jpg \
 done
 status "original missing at the source" "$PA" /e2e/img/nosuch/w100.jpg 404
 status "DELETE" "$PA" /e2e/img/big/w77.jpg 405 -X DELETE
-expect "405 says Allow: GET, HEAD, POST" "$(header Allow)" "GET, HEAD, POST"
+expect "405 says Allow: GET, HEAD, POST, DELETE" "$(header Allow)" "GET, HEAD, POST, DELETE"
 # (with -I curl writes the headers as the body: anything more is a body)
 get "$PA" /e2e/img/big/w78.jpg -I
 expect_re "HEAD of a new output: 200, a length, no body" \

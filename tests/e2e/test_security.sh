@@ -100,7 +100,7 @@ expect "no key, no original" "$(none_stored img 1 original)" none
 get "$PORT" /sec/img/1/w100.jpg -X DELETE
 expect "DELETE without a key: 401" "$code" 401
 get "$PORT" /sec/img/1/w100.jpg -X DELETE "${auth[@]}"
-expect "DELETE with the key: on to the method check (405)" "$code $(header Allow)" "405 GET, HEAD, POST"
+expect "DELETE with the key: on to the method check (405)" "$code $(header Allow)" "405 GET, HEAD, POST, DELETE"
 get "$PORT" /sec/img/1 -X POST "${jpeg[@]}" --data-binary "@$SRC/src/sec/img/1.jpg" -H "authorization: bearer  $KEY"
 expect "POST with the key: 201 (scheme in any case)" "$code" 201
 expect "the application's original is the one stored" \
@@ -240,10 +240,10 @@ for how in hit miss; do
 	[ "$how" = miss ] && expect "x50.jpg is a miss" "$(none_stored img 2 x50.jpg)" none
 	get "$PORT" "$p" -X DELETE "${auth[@]}"
 	expect "DELETE of a $how: 405, Allow, no-store" \
-		"$code|$(header Allow)|$(header Cache-Control)" "405|GET, HEAD, POST|no-store"
+		"$code|$(header Allow)|$(header Cache-Control)" "405|GET, HEAD, POST, DELETE|no-store"
 	get "$PORT" "$p" -X PUT -d x
 	expect "PUT of a $how: 405, Allow, no-store" \
-		"$code|$(header Allow)|$(header Cache-Control)" "405|GET, HEAD, POST|no-store"
+		"$code|$(header Allow)|$(header Cache-Control)" "405|GET, HEAD, POST, DELETE|no-store"
 	get "$PORT" "$p" -X POST "${auth[@]}" -d ''
 	expect_re "POST to a $how: the responder's 400" "$code $(body)" '^400 POST /\{model\}'
 	get "$PORT" "$p" -X DELETE "${other[@]}"

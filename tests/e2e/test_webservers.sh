@@ -182,7 +182,7 @@ server() {
 	for p in /ws/img/big/w200.jpg /ws/img/big/w201.jpg; do
 		refused "$what: DELETE of $p" "$port" "$p" 405 '^method DELETE' -X DELETE \
 			-H "Authorization: Bearer $KEY"
-		expect "$what: DELETE of $p: Allow" "$(header Allow)" "GET, HEAD, POST"
+		expect "$what: DELETE of $p: Allow" "$(header Allow)" "GET, HEAD, POST, DELETE"
 		refused "$what: PUT of $p" "$port" "$p" 405 '^method PUT' -X PUT -d x
 	done
 
