@@ -44,7 +44,8 @@ if m and #m <= 32 and #f <= 32 and #id <= 64 and raw == path and
 	local st = lighty.c.stat(full)
 	if st and st.is_file then
 		-- A hit. An output never changes once made (a new image gets
-		-- a new id).
+		-- a new id), but by a purge, which browsers do not hear of
+		-- (docs/operations.md).
 		attr["physical.path"] = full
 		r.resp_header["Cache-Control"] = "public, max-age=31536000, immutable"
 		return 0
@@ -52,7 +53,8 @@ if m and #m <= 32 and #f <= 32 and #id <= 64 and raw == path and
 end
 
 -- A miss, or not an image URL: the responder makes the output, or answers
--- 400 with the reason; it also handles POST /{model}/{field}/{id}.
+-- 400 with the reason; it also handles POST and DELETE
+-- /{model}/{field}/{id}.
 -- The query string goes along: lighttpd takes QUERY_STRING from the URI
 -- it restarts with, and the responder reads it (GET /status?format=html).
 local query = attr["uri.query"]

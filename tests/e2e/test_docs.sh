@@ -219,7 +219,7 @@ flags_in() {
 		sed -E 's/^[^-]*--?//; s/[^a-z_]$//'
 }
 # images' own flags: those its -h lists before image-server's options.
-{ "$IMAGES" -h; "$IMAGES" fetch -h; } 2>/dev/null |
+{ "$IMAGES" -h; "$IMAGES" fetch -h; "$IMAGES" purge -h; } 2>/dev/null |
 	sed -n 's/^  -\([a-z_]*\)[ ,].*/\1/p' | sort -u |
 	grep -v -x -F -f <(cut -f1 "$OUT/opts.tsv"; echo e) >"$OUT/images-flags.txt"
 [ -s "$OUT/images-flags.txt" ] || fail "images -h lists its own flags" "none found in $IMAGES -h"
