@@ -40,6 +40,7 @@ struct sweep {
 	struct buf paths;   /* the URL paths removed, one a line */
 	struct purge_result *res;
 	struct err *e;
+	double until;       /* the end of its waits: -wait_timeout in all */
 };
 
 static void sweep_init(struct sweep *s, struct output_worker *w,
@@ -55,6 +56,7 @@ static void sweep_init(struct sweep *s, struct output_worker *w,
 	memset(res, 0, sizeof(*res));
 	s->res = res;
 	s->e = e;
+	s->until = clock_now_ms() + s->c->wait_timeout * 1000.0;
 }
 
 static void sweep_free(struct sweep *s)
@@ -145,13 +147,13 @@ static int remove_original(struct sweep *s)
 /*
  * Waits until no worker holds the lock of a file seen: a make that began
  * before the purge then has found its image purged and kept nothing.  A
- * make that outlasts -wait_timeout is let be: it keeps nothing either,
- * and for the moment between its rename and its check only.
+ * make that outlasts the purge's -wait_timeout is let be: it keeps
+ * nothing either, and its file shows for the moment between its rename
+ * and its check only.
  */
 static void wait_makes(struct sweep *s)
 {
 	struct redis_conn *rc = output_worker_redis(s->w);
-	double until = clock_now_ms() + s->c->wait_timeout * 1000.0;
 	char name[512];
 
 	if (!redis_enabled(redis_of(rc)))
@@ -159,7 +161,7 @@ static void wait_makes(struct sweep *s)
 	for (size_t i = 0; i < s->n; i++) {
 		snprintf(name, sizeof(name), "%s/%s", s->image, s->names[i]);
 		while (registry_lock_state(rc, name) == REGISTRY_HELD) {
-			if (clock_now_ms() >= until) {
+			if (clock_now_ms() >= s->until) {
 				log_info("purge %s: %s still being made after %d s; "
 					 "it will keep nothing", s->image,
 					 s->names[i], s->c->wait_timeout);
@@ -172,18 +174,22 @@ static void wait_makes(struct sweep *s)
 
 /*
  * Runs the -purge_hook command with the paths on its standard input,
- * waiting up to -wait_timeout for it.  Its failure is logged; the purge
- * is done all the same.
+ * waiting for it until the purge's time is up (and 5 s at least).  Its
+ * failure is logged; the purge is done all the same.  It gets standard
+ * output and error, nothing else of ours (sockets, the store), with the
+ * signals as a shell expects them.
  */
-static void run_hook(const struct conf *c, const struct buf *paths)
+#define HOOK_MIN_MS 5000
+
+static void run_hook(const struct conf *c, const struct buf *paths,
+		     double until)
 {
 	char *argv[] = { "/bin/sh", "-c", (char *)c->purge_hook, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none;
+	sigset_t none, dfl;
 	int fds[2], status = 0, rc;
 	pid_t pid;
-	double until;
 	size_t at = 0;
 
 	if (c->purge_hook[0] == '\0' || paths->len == 0)
@@ -194,10 +200,15 @@ static void run_hook(const struct conf *c, const struct buf *paths)
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	posix_spawnattr_setsigdefault(&attr, &dfl);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+					 POSIX_SPAWN_SETSIGDEF);
 	rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -216,14 +227,16 @@ static void run_hook(const struct conf *c, const struct buf *paths)
 		at += (size_t)n;
 	}
 	close(fds[1]);
-	until = clock_now_ms() + c->wait_timeout * 1000.0;
+	if (until < clock_now_ms() + HOOK_MIN_MS)
+		until = clock_now_ms() + HOOK_MIN_MS;
 	while ((rc = (int)waitpid(pid, &status, WNOHANG)) == 0 &&
 	       clock_now_ms() < until)
 		clock_sleep_ms(POLL_MS);
 	if (rc == 0) {
 		kill(pid, SIGKILL);
 		(void)waitpid(pid, &status, 0);
-		log_error("purge_hook: killed after %d s", c->wait_timeout);
+		log_error("purge_hook: killed: it outlasted the purge's "
+			  "-wait_timeout");
 	} else if (rc < 0) {
 		log_error("purge_hook: %s", strerror(errno));
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -258,7 +271,7 @@ static int finish(struct sweep *s)
 				       "purge it again", s->image);
 		s->res->dropped = dropped;
 	}
-	run_hook(s->c, &s->paths);
+	run_hook(s->c, &s->paths, s->until);
 	return 0;
 }
 

@@ -29,9 +29,10 @@ struct purge_result {
 
 /*
  * Removes the original of (model, field, id) and every output of it.
- * Returns 0 (res->found 0: there was nothing), or -1 with ERR_BUSY (Redis
- * down; a make that did not end in -wait_timeout), ERR_INTERNAL (the
- * store), after which running it again finishes it.
+ * Its waits (for the makes under way, for -purge_hook) take -wait_timeout
+ * in all.  Returns 0 (res->found 0: there was nothing), or -1 with
+ * ERR_BUSY (Redis down) or ERR_INTERNAL (the store), after which running
+ * it again finishes it.
  */
 int purge_image(struct output_worker *w, const char *model,
 		const char *field, const char *id, struct purge_result *res,
@@ -41,7 +42,9 @@ int purge_image(struct output_worker *w, const char *model,
  * Stores data (checked already: output_check_original()) as the original
  * of (model, field, id) in place of the one there, if any, and removes
  * every output; no GET begun after it returns gets an output made from
- * the old original.  Returns 0, or -1 as purge_image().
+ * the old original.  The original's lock may take -wait_timeout more.
+ * Returns 0, or -1 as purge_image(), or ERR_BUSY when the original stayed
+ * busy.
  */
 int purge_replace(struct output_worker *w, const char *model,
 		  const char *field, const char *id, const void *data,

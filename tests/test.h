@@ -32,9 +32,13 @@ static int test_passed, test_failed, test_skipped;
 #define CHECK_STR(a, b)                                                    \
 	CHECK(strcmp((a), (b)) == 0, "'%s' != '%s'", (a), (b))
 
+/* Each argument is evaluated once: a call with side effects is fine. */
 #define CHECK_INT(a, b)                                                    \
-	CHECK((long long)(a) == (long long)(b), "%lld != %lld",            \
-	      (long long)(a), (long long)(b))
+	do {                                                               \
+		long long got_i_ = (long long)(a), want_i_ = (long long)(b); \
+		CHECK(got_i_ == want_i_, "%s is %lld, not %lld", #a,       \
+		      got_i_, want_i_);                                    \
+	} while (0)
 
 #define SKIP(desc, ...)                                                    \
 	do {                                                               \

@@ -60,7 +60,7 @@ source_opt=(-source "http://127.0.0.1:$OPORT/{model}/{field}/{id}.jpg"
 # No queue workers: a POST's jobs stay in the queue to be looked at.
 stack_responder a -threads 4 -store "$STORE" -redis "127.0.0.1:$RPORT" \
 	"${source_opt[@]}" -queue_workers 0 -log_level info \
-	-purge_hook "cat >>'$OUT/hook.out'; echo >>'$OUT/hook.out'" || exit 1
+	-purge_hook "cat >>'$OUT/hook.out'; echo >>'$OUT/hook.out'; ls /proc/self/fd >'$OUT/hook-fds.out'" || exit 1
 stack_nginx a "$PA" "$STORE" "$STACK_DIR/a.sock" || exit 1
 # Another responder on the same Redis and store: another host.
 stack_responder b -threads 2 -store "$STORE" -redis "127.0.0.1:$RPORT" \
@@ -79,6 +79,8 @@ made "w100.jpg of image 1" "$PA" /pg/img/1/w100.jpg
 made "x50.webp of image 1" "$PA" /pg/img/1/x50.webp
 expect "its original and outputs are stored" "$(files_of img 1)" "original w100.jpg x50.webp "
 expect "and recorded" "$(rcli SMEMBERS imgsrv:outputs:pg/img/1 | sort | tr '\n' ' ')" "original w100.jpg x50.webp "
+get "$PA" /pg/img/1/w100.jpg
+expect "w100.jpg is a hit, served by nginx" "$code $(header X-Image-Server)" "200 "
 get "$PA" /pg/img/1 -X DELETE
 expect "DELETE: 204, no body" "$code $(stat -c %s "$T/body")" "204 0"
 expect "DELETE: no-store" "$(header Cache-Control)" no-store
@@ -89,6 +91,9 @@ wait_line "$OUT/hook.out" 'x50.webp' ||
 	fail "-purge_hook was run" "$OUT/hook.out is $(wc -c <"$OUT/hook.out" 2>&1)"
 expect "-purge_hook got the paths removed, one a line" \
 	"$(sort "$OUT/hook.out" | tr '\n' ' ')" " /pg/img/1/w100.jpg /pg/img/1/x50.webp "
+wait_file "$OUT/hook-fds.out" 5 || true
+expect "-purge_hook has none of the responder's descriptors (ls: 0 1 2 and its own)" \
+	"$(tr '\n' ' ' <"$OUT/hook-fds.out")" "0 1 2 3 "
 wait_line "$OUT/subscribed.out" 'x50.webp' || true
 expect "the purged channel got them too" "$(grep -c '^/pg/img/1/' "$OUT/subscribed.out")" 2
 get "$PA" /pg/img/1/w100.jpg
@@ -119,6 +124,8 @@ expect "nothing stored for it" "$(ls -A "$(store_path "$STORE" pg posted 5)" 2>/
 get "$PA" /pg/img/2/w100.jpg
 get "$PA" /pg/img/2/w50.png
 expect "image 2's outputs are red" "$(colour "$(stored img 2 w100.jpg)") $(colour "$(stored img 2 w50.png)")" "red red"
+get "$PA" /pg/img/2/w100.jpg
+expect "image 2's w100.jpg is a hit" "$code $(header X-Image-Server)" "200 "
 get "$PA" /pg/img/2 -X POST "${jpeg[@]}" --data-binary "@$OUT/blue.jpg"
 expect_re "another original without replace=1: still 409" "$code $(body)" '^409 '
 get "$PA" '/pg/img/2?replace=1' -X POST
@@ -227,7 +234,7 @@ bin/images purge -namespace pg/img -start 18 -end 49 -progress 0 "${opts[@]}" \
 pid=$!
 wait_until 10 test ! -e "$(stored img 20 original)" || true
 kill -KILL "$pid"
-wait "$pid" 2>/dev/null
+{ wait "$pid"; } 2>/dev/null # (without bash's "Killed" line)
 left=0 hidden=0
 for id in $(seq 18 49); do
 	for f in $(files_of img "$id"); do

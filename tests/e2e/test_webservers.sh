@@ -186,6 +186,14 @@ server() {
 		refused "$what: PUT of $p" "$port" "$p" 405 '^method PUT' -X PUT -d x
 	done
 
+	# A purge: a file the server served a moment ago is served no more.
+	static "$what: id 42 just before its purge" "$port" /ws/img/42/w120.jpg "$T/$n-42.jpg"
+	get "$port" /ws/img/42 -X DELETE -H "Authorization: Bearer $KEY"
+	expect "$what: DELETE /ws/img/42: 204" "$code" 204
+	get "$port" /ws/img/42/w120.jpg
+	expect "$what: then its output is a miss, made again from the source" \
+		"$code $(header X-Image-Server)" "200 made"
+
 	# Writes from any other host are the web server's 403: the responder
 	# never sees them.
 	seen=$(grep -c -E ' (POST|DELETE) ' "$log")
