@@ -116,6 +116,34 @@ int decode_image(const unsigned char *data, size_t len,
 	}
 }
 
+/*
+ * 1 when the frame header is one that jpegdc or jpegprog decode (8-bit,
+ * Huffman, baseline, extended or progressive, grey or three components);
+ * else the 1/8 decode falls back to libjpeg, which for a progressive or
+ * arithmetic-coded file holds every coefficient of the image.
+ */
+static int dc_decodable(const unsigned char *data, size_t len)
+{
+	size_t at = 2;
+
+	while (at + 4 <= len && data[at] == 0xFF) {
+		unsigned m = data[at + 1];
+
+		if (m == 0xFF) {
+			at++;
+			continue;
+		}
+		if (m == 0xC0 || m == 0xC1 || m == 0xC2)
+			return at + 10 <= len && data[at + 4] == 8 &&
+			       (data[at + 9] == 1 || data[at + 9] == 3);
+		if ((m >= 0xC3 && m <= 0xCF && m != 0xC4 && m != 0xC8 &&
+		     m != 0xCC) || m == 0xDA || m == 0xD9)
+			return 0;
+		at += 2 + ((size_t)data[at + 2] << 8 | data[at + 3]);
+	}
+	return 0;
+}
+
 size_t decode_estimate(const unsigned char *data, size_t len,
 		       const struct sniff_info *si, unsigned need_w,
 		       unsigned need_h)
@@ -123,7 +151,7 @@ size_t decode_estimate(const unsigned char *data, size_t len,
 	switch (si->format) {
 	case SNIFF_JPEG:
 		/* At 1/8 from the DC alone: the small image and its planes. */
-		if (eighth_covers(si, need_w, need_h))
+		if (eighth_covers(si, need_w, need_h) && dc_decodable(data, len))
 			return pixels_bytes(si->width / 8 + 1, si->height / 8 + 1, 3) * 4;
 		return dec_jpeg_estimate(data, len, need_w, need_h);
 	case SNIFF_PNG:

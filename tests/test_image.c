@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "decode.h"
 #include "image.h"
 #include "jpegdc.h"
 #include "test.h"
@@ -507,6 +508,34 @@ static void test_dc_path(void)
 	}
 }
 
+/*
+ * The memory reserved for a reduction of 8x or more: the small image when
+ * our DC decoders take the original, every coefficient when libjpeg must
+ * (a progressive CMYK file, which they decline).
+ */
+static void test_estimate(void)
+{
+	struct sniff_info si;
+	struct err e;
+	size_t len, coefficients = (size_t)(1600 / 8) * (1200 / 8) * 128 * 3;
+	unsigned char *rgb = make("plasma:fractal", 1600, 1200, "PJPEG", NULL, 0, &len);
+	unsigned char *cmyk;
+
+	CHECK(rgb != NULL && sniff(rgb, len, &si, &e) == 0);
+	if (rgb != NULL)
+		CHECK(decode_estimate(rgb, len, &si, 100, 75) < coefficients / 4,
+		      "jpegprog's 1/8 needs little: %zu",
+		      decode_estimate(rgb, len, &si, 100, 75));
+	free(rgb);
+	cmyk = make("plasma:fractal", 1600, 1200, "PJPEG", "CMYK", 0, &len);
+	CHECK(cmyk != NULL && sniff(cmyk, len, &si, &e) == 0);
+	if (cmyk != NULL)
+		CHECK(decode_estimate(cmyk, len, &si, 100, 75) >= coefficients,
+		      "libjpeg's progressive CMYK holds its coefficients: %zu",
+		      decode_estimate(cmyk, len, &si, 100, 75));
+	free(cmyk);
+}
+
 static void test_output_size(void)
 {
 	struct url_request r;
@@ -540,6 +569,7 @@ int main(int argc, char **argv)
 	CHECK(image_check_color("white", NULL) == 0);
 	CHECK(image_check_color("no-such-colour", NULL) < 0);
 	test_output_size();
+	test_estimate();
 	test_sizes();
 	test_quality_and_strip();
 	test_orientation();
