@@ -1,11 +1,14 @@
 /*
- * image.h - make an output from an original with MagickCore.
+ * image.h - make an output from an original.
  *
- * The original passes the gate (gate.h) before MagickCore reads a byte; it is then decoded with the sniffed coder only
- * (JPEG with a shrink-on-load hint computed from the output size; where
- * that hint means 1/8 scale, jpegdc.h decodes the same pixels faster), EXIF
- * orientation applied, converted to sRGB, flattened onto the background,
- * cropped and resized, stripped of all metadata and encoded.
+ * The original passes the gate (gate.h), then its memory is reserved
+ * (budget.h); it is decoded by the sniffed format's decoder at the
+ * smallest size that serves the output (decode.h: libjpeg-turbo with DCT
+ * scaling, or jpegdc/jpegprog for 1/8, libpng, libwebp), converted to
+ * sRGB (color.h), EXIF-oriented (JPEG), flattened onto the background,
+ * cropped and resized in 8 bits (resize.h), and encoded without metadata
+ * (encode.h; -embed_srgb adds an sRGB profile).  GIF and animated WebP
+ * originals and GIF and AVIF outputs go through MagickCore (magick.c).
  * Thread-safety: image_global_init() once before threads start; then
  * image_make() from any thread (each call has its own MagickCore state).
  */

@@ -1,6 +1,8 @@
 /*
  * resize.h - 8-bit resizing of a struct pixels (pixels.h), the step after
- * the decode and the colour conversion, before flattening and encoding.
+ * the decode, the colour conversion and (image.c) the flattening onto the
+ * background, which, both being linear, gives the premultiplied resize's
+ * result; before the encoding.
  *
  * Each axis is taken on its own (separable): first a box shrink by a
  * whole factor (each output pixel the exact, rounded mean of a block:
