@@ -392,6 +392,20 @@ static void take_handover(void)
 	unsetenv(ENV_PARENT);
 }
 
+/* Says which formats of -formats cannot be encoded here (AVIF without
+ * MagickCore's heic coder): their URLs get 415. */
+static void warn_formats(const struct conf *conf, unsigned available)
+{
+	unsigned enabled = 0;
+
+	(void)conf_format_mask(conf->formats, &enabled, NULL);
+	for (int f = 0; f < URL_FMT_COUNT; f++)
+		if ((enabled & (1u << f)) && !(available & (1u << f)))
+			log_warn("-formats: %s cannot be encoded here (no "
+				 "encoder in this MagickCore): its URLs get 415",
+				 url_format_ext((enum url_format)f));
+}
+
 /* MagickCore, the shared output state, libcurl and libfcgi; before any
  * thread of ours.  Returns 0, or -1 with a message in *e. */
 static int start_libraries(const struct conf *conf, const char *argv0,
@@ -403,6 +417,7 @@ static int start_libraries(const struct conf *conf, const char *argv0,
 		return -1;
 	budget_set((size_t)conf->max_memory);
 	server->formats_available = image_formats_available();
+	warn_formats(conf, server->formats_available);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return err_set(e, ERR_INTERNAL, "curl_global_init failed");
 	if (FCGX_Init() != 0)
