@@ -472,22 +472,33 @@ static int job_setup(struct job *j, struct jpeg_decompress_struct *ci)
 		j->mcus_y = (ci->image_height + 7) / 8;
 		j->comp[0].h = j->comp[0].v = j->comp[0].sz = 1;
 	} else if (j->ncomp == 3 && ci->jpeg_color_space == JCS_YCbCr) {
+		unsigned h = (unsigned)k[0].h_samp_factor;
+		unsigned v = (unsigned)k[0].v_samp_factor;
+
 		for (int c = 1; c < 3; c++)
 			if (k[c].h_samp_factor != 1 || k[c].v_samp_factor != 1)
 				return 1;
-		is420 = k[0].h_samp_factor == 2 && k[0].v_samp_factor == 2;
-		if (!is420 && (k[0].h_samp_factor != 1 || k[0].v_samp_factor != 1))
+		if (h > 2 || v > 2)
 			return 1;
-		/* 4:2:0 at 1/8: libjpeg-turbo decodes the chroma blocks with
-		 * its 2x2 inverse DCT rather than upsampling them. */
-		j->mcus_x = (ci->image_width + (is420 ? 15 : 7)) / (is420 ? 16 : 8);
-		j->mcus_y = (ci->image_height + (is420 ? 15 : 7)) / (is420 ? 16 : 8);
-		j->comp[0].h = j->comp[0].v = is420 ? 2 : 1;
+		/*
+		 * At 1/8 libjpeg-turbo gives each component one square IDCT
+		 * size (jdmaster.c; it has no 2x1 IDCT): 2 for 4:2:0's
+		 * chroma, whose 2x2 blocks are then full size; 1 for 4:2:2's
+		 * and 4:4:0's, whose samples its box upsampling then repeats
+		 * (jdsample.c: below 2/8 it never upsamples the fancy way).
+		 */
+		is420 = h == 2 && v == 2;
+		j->mcus_x = (ci->image_width + 8 * h - 1) / (8 * h);
+		j->mcus_y = (ci->image_height + 8 * v - 1) / (8 * v);
+		j->comp[0].h = h;
+		j->comp[0].v = v;
 		j->comp[0].sz = 1;
 		for (int c = 1; c < 3; c++) {
 			j->comp[c].h = j->comp[c].v = 1;
 			j->comp[c].sz = is420 ? 2 : 1;
 		}
+		j->hs = is420 ? 0 : h - 1;
+		j->vs = is420 ? 0 : v - 1;
 	} else {
 		return 1;
 	}
@@ -519,14 +530,17 @@ static void to_pixels(const struct job *j, struct jpegdc_image *out)
 			memcpy(o, py, w);
 			continue;
 		}
-		const uint8_t *pb = cb->plane + r * cb->stride;
-		const uint8_t *pr = cr->plane + r * cr->stride;
+		/* 4:2:2 and 4:4:0: the chroma sample repeated, as libjpeg's
+		 * h2v1_upsample and int_upsample do */
+		const uint8_t *pb = cb->plane + (r >> j->vs) * cb->stride;
+		const uint8_t *pr = cr->plane + (r >> j->vs) * cr->stride;
 		for (unsigned x = 0; x < w; x++, o += 3) {
 			int l = py[x] + 256;
+			unsigned b = pb[x >> j->hs], rd = pr[x >> j->hs];
 
-			o[0] = rgb_limit[l + cr_r[pr[x]]];
-			o[1] = rgb_limit[l + ((cb_g[pb[x]] + cr_g[pr[x]]) >> 16)];
-			o[2] = rgb_limit[l + cb_b[pb[x]]];
+			o[0] = rgb_limit[l + cr_r[rd]];
+			o[1] = rgb_limit[l + ((cb_g[b] + cr_g[rd]) >> 16)];
+			o[2] = rgb_limit[l + cb_b[b]];
 		}
 	}
 }

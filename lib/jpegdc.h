@@ -11,11 +11,11 @@
  * (tests/test_jpegdc.c compares them on generated and corrupted files).
  *
  * libjpeg-turbo parses the markers.  This decoder takes only baseline,
- * 8-bit, single-scan, Huffman-coded files, greyscale or YCbCr 4:4:4 or
- * 4:2:0, whose scan ends in EOI and whose restart markers (if any) come
- * in order; anything else, and any stream libjpeg would have to repair
- * (a code no table has, data that ends early), is declined, and the
- * caller decodes it the general way.
+ * 8-bit, single-scan, Huffman-coded files, greyscale or YCbCr 4:4:4,
+ * 4:2:2, 4:2:0 or 4:4:0, whose scan ends in EOI and whose restart markers
+ * (if any) come in order; anything else, and any stream libjpeg would
+ * have to repair (a code no table has, data that ends early), is
+ * declined, and the caller decodes it the general way.
  *
  * Thread-safety: no shared state; call from any thread.
  */

@@ -323,6 +323,7 @@ struct scan {
 struct job {
 	unsigned ncomp, mcus_x, mcus_y, restart;
 	unsigned threads; /* 2 once the tail's MCUs are in the planes */
+	unsigned hs, vs;  /* a pixel's chroma sample: (x >> hs, y >> vs) */
 	struct comp comp[3];
 	struct huff huff[4]; /* one per table the scan uses, at most */
 };

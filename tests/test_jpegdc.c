@@ -1,11 +1,12 @@
 /*
  * test_jpegdc.c - the DC decoder against libjpeg-turbo's own 1/8 scaling.
  *
- * JPEGs are made here with libjpeg (greyscale, 4:4:4, 4:2:0; odd sizes and
- * files over jpegdc's 64 KB chunk; restart markers; standard and optimised Huffman tables; low and high
- * quality), then corrupted byte by byte.  Whenever jpegdc answers, its
- * pixels must be libjpeg's, bit for bit, and libjpeg must not have had to
- * make up data; what it declines must be what it does not take.
+ * JPEGs are made here with libjpeg (greyscale, 4:4:4, 4:2:2, 4:2:0, 4:4:0;
+ * odd sizes and files over jpegdc's 64 KB chunk; restart markers; standard
+ * and optimised Huffman tables; low and high quality), then corrupted byte
+ * by byte.  Whenever jpegdc answers, its pixels must be libjpeg's, bit for
+ * bit, and libjpeg must not have had to make up data; what it declines
+ * must be what it does not take.
  */
 #include <setjmp.h>
 #include <stdint.h>
@@ -18,7 +19,7 @@
 #include "jpegdc.h"
 #include "test.h"
 
-enum layout { GREY, YCC444, YCC420, YCC422, CMYK };
+enum layout { GREY, YCC444, YCC420, YCC422, YCC440, YCC411, CMYK };
 
 struct spec {
 	unsigned w, h;
@@ -56,11 +57,14 @@ static unsigned char *make_jpeg(const struct spec *sp, size_t *len)
 	jpeg_set_defaults(&c);
 	jpeg_set_quality(&c, sp->quality, TRUE);
 	if (comps == 3) {
-		int h = sp->layout == YCC444 ? 1 : 2;
-		int v = sp->layout == YCC420 ? 2 : 1;
+		/* luma's sampling factors; chroma's stay 1x1 */
+		static const int h[] = { [YCC444] = 1, [YCC420] = 2, [YCC422] = 2,
+					 [YCC440] = 1, [YCC411] = 4 };
+		static const int v[] = { [YCC444] = 1, [YCC420] = 2, [YCC422] = 1,
+					 [YCC440] = 2, [YCC411] = 1 };
 
-		c.comp_info[0].h_samp_factor = h;
-		c.comp_info[0].v_samp_factor = v;
+		c.comp_info[0].h_samp_factor = h[sp->layout];
+		c.comp_info[0].v_samp_factor = v[sp->layout];
 	}
 	c.restart_interval = (unsigned)sp->restart;
 	c.optimize_coding = sp->optimize;
@@ -207,13 +211,15 @@ static void test_exact(void)
 	static const unsigned sizes[][2] = { { 1, 1 },     { 7, 9 },    { 8, 8 },
 					     { 16, 16 },   { 17, 33 },  { 333, 211 },
 					     { 1000, 700 }, { 2100, 1500 } };
-	static const enum layout layouts[] = { GREY, YCC444, YCC420 };
+	static const enum layout layouts[] = { GREY, YCC444, YCC420, YCC422,
+					       YCC440 };
+	const size_t nlayouts = sizeof(layouts) / sizeof(layouts[0]);
 	static const int qualities[] = { 30, 90, 100 };
 	static const int restarts[] = { 0, 1, 7 };
 	unsigned n = 0, bad = 0, big = 0, two = 0;
 
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
-		for (size_t l = 0; l < 3; l++)
+		for (size_t l = 0; l < nlayouts; l++)
 			for (size_t q = 0; q < 3; q++)
 				for (size_t r = 0; r < 3; r++)
 					for (int opt = 0; opt < 2; opt++) {
@@ -256,7 +262,7 @@ static void test_exact(void)
 static void test_declines(void)
 {
 	static const struct spec specs[] = {
-		{ 64, 48, YCC422, 90, 0, 0, 0, 0, 1 },
+		{ 64, 48, YCC411, 90, 0, 0, 0, 0, 1 }, /* 4:1:1 */
 		{ 64, 48, YCC420, 90, 0, 0, 1, 0, 2 }, /* progressive */
 		{ 64, 48, YCC420, 90, 0, 0, 0, 1, 3 }, /* arithmetic */
 		{ 64, 48, CMYK, 90, 0, 0, 0, 0, 4 },
@@ -317,6 +323,9 @@ static void test_corrupt(void)
 		{ 320, 240, YCC420, 90, 0, 1, 0, 0, 7 },
 		{ 320, 240, YCC420, 75, 4, 0, 0, 0, 8 },
 		{ 160, 120, YCC444, 95, 0, 0, 0, 0, 9 },
+		{ 330, 250, YCC422, 85, 0, 1, 0, 0, 11 },
+		{ 330, 250, YCC422, 60, 3, 0, 0, 0, 12 },
+		{ 250, 330, YCC440, 90, 0, 0, 0, 0, 13 },
 		{ 160, 120, GREY, 50, 2, 0, 0, 0, 10 },
 	};
 	unsigned took = 0, declined = 0, bad = 0, n = 0;
