@@ -28,6 +28,7 @@ libjpeg:libjpeg62-turbo-dev
 libwebp:libwebp-dev
 libwebpdemux:libwebp-dev
 libpng:libpng-dev
+libdeflate:libdeflate-dev
 lcms2:liblcms2-dev"
 
 BUILD="build-essential pkg-config"

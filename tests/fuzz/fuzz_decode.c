@@ -11,11 +11,17 @@
  * larger than the original's and at least the size asked for where the
  * decoder shrinks on load; and a grey progressive JPEG at 1/8 has the
  * very pixels libjpeg-turbo gives it (luma from the DC alone is exact),
- * when the file carries every coefficient (else libjpeg smooths).
+ * when the file carries every coefficient (else libjpeg smooths); and a
+ * PNG has the very pixels libpng's own row-by-row decode gives it
+ * (dec_png_decode_libpng; the fast way inflates with libdeflate and
+ * unfilters rows itself), unless libpng refuses the file and so does the
+ * gate's check (dec_png_check: libdeflate takes a few malformed deflate
+ * codes zlib refuses).  fuzz_png.c goes further into PNG alone.
  * A violation abort()s.
  *
  * Build: see tests/fuzz/run.sh.
  */
+#include "dec_png.h"
 #include "decode.h"
 #include "gate.h"
 #include "jpegprog.h"
@@ -103,6 +109,31 @@ static unsigned char *libjpeg_grey_eighth(const unsigned char *d, size_t len,
 	return out;
 }
 
+/* d, decode_image()'s PNG, is libpng's own decode of it. */
+static void same_as_libpng(const unsigned char *img, size_t len,
+			   unsigned need_w, unsigned need_h,
+			   const struct decoded *d, size_t size)
+{
+	struct decoded l;
+	struct err e;
+	char msg[200];
+
+	decoded_init(&l);
+	if (dec_png_decode_libpng(img, len, need_w, need_h, NULL, NULL, &l, &e) < 0) {
+		if (dec_png_check(img, len, msg, sizeof(msg)) == 0)
+			fail("png: decoded, refused by libpng, passed by the gate", size);
+		return;
+	}
+	if (l.px.width != d->px.width || l.px.height != d->px.height ||
+	    l.px.channels != d->px.channels || l.icc_len != d->icc_len)
+		fail("png: another size than libpng's", size);
+	for (unsigned y = 0; y < l.px.height; y++)
+		if (memcmp(l.px.data + y * l.px.stride, d->px.data + y * d->px.stride,
+			   (size_t)l.px.width * l.px.channels) != 0)
+			fail("png: other pixels than libpng's", size);
+	decoded_release(&l);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct gate_limits limits = { 4000000, 4096, 1 << 20, 100, 0 };
@@ -147,6 +178,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				free(ref);
 			}
 		}
+		if (si.format == SNIFF_PNG)
+			same_as_libpng(img, size - 2, need_w, need_h, &d, size);
 		decoded_release(&d);
 	}
 	free(img);

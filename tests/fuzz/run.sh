@@ -28,9 +28,10 @@ declare -A srcs=(
 	[url]="lib/url.c lib/err.c"
 	[sniff]="lib/sniff.c lib/err.c"
 	[jpegdc]="lib/jpegdc.c lib/jpegdc_split.c lib/err.c -ljpeg -lpthread"
-	[decode]="lib/gate.c lib/sniff.c lib/err.c lib/dec_jpeg.c lib/dec_png.c lib/dec_webp.c lib/decode.c lib/pixels.c lib/jpegdc.c lib/jpegdc_split.c lib/jpegprog.c -lpthread $(pkg-config --cflags --libs libjpeg libpng libwebp libwebpdemux 2>/dev/null)"
+	[decode]="lib/gate.c lib/sniff.c lib/err.c lib/dec_jpeg.c lib/dec_png.c lib/png_rows.c lib/png_shrink.c lib/dec_webp.c lib/decode.c lib/pixels.c lib/jpegdc.c lib/jpegdc_split.c lib/jpegprog.c -lpthread $(pkg-config --cflags --libs libjpeg libpng libdeflate libwebp libwebpdemux 2>/dev/null)"
+	[png]="lib/dec_png.c lib/png_rows.c lib/png_shrink.c lib/decode.c lib/dec_jpeg.c lib/dec_webp.c lib/jpegdc.c lib/jpegdc_split.c lib/jpegprog.c lib/sniff.c lib/pixels.c lib/err.c -lpthread $(pkg-config --cflags --libs libjpeg libpng libdeflate libwebp libwebpdemux 2>/dev/null)"
 	[color]="lib/color.c lib/pixels.c lib/log.c lib/log_syslog.c lib/err.c $(pkg-config --cflags --libs lcms2 libcrypto 2>/dev/null) -lpthread"
-	[gate]="lib/gate.c lib/sniff.c lib/err.c lib/dec_jpeg.c lib/dec_png.c lib/dec_webp.c lib/decode.c lib/pixels.c lib/jpegdc.c lib/jpegdc_split.c lib/jpegprog.c -lpthread $(pkg-config --cflags --libs MagickCore libjpeg libpng libwebp libwebpdemux 2>/dev/null)"
+	[gate]="lib/gate.c lib/sniff.c lib/err.c lib/dec_jpeg.c lib/dec_png.c lib/png_rows.c lib/png_shrink.c lib/dec_webp.c lib/decode.c lib/pixels.c lib/jpegdc.c lib/jpegdc_split.c lib/jpegprog.c -lpthread $(pkg-config --cflags --libs MagickCore libjpeg libpng libdeflate libwebp libwebpdemux 2>/dev/null)"
 )
 # MagickCore (fuzz_gate) keeps caches of its own for the process's life:
 # not leaks of ours.
@@ -82,7 +83,7 @@ run_target() {
 	return 0
 }
 
-for name in url sniff jpegdc gate decode color; do
+for name in url sniff jpegdc gate decode png color; do
 	if run_target "$name"; then
 		passed=$((passed + 1))
 	else
