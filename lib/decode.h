@@ -6,7 +6,9 @@
  *   JPEG, progressive, reduced 8x or more  jpegprog.h (DC scans only; the
  *                                          rest of the file is not read)
  *   JPEG, any other                        libjpeg-turbo at scale N/8
- *   PNG                                    libpng, 8-bit rows
+ *   PNG                                    libdeflate and png_rows.h in one
+ *                                          go, else libpng row by row;
+ *                                          both shrink as they read
  *   WebP, still                            libwebp, scaled in the decode
  *   GIF, animated WebP                     not here (MagickCore, image.c)
  *
