@@ -28,8 +28,8 @@ int dec_jpeg_check(const unsigned char *data, size_t len, char *msg,
 		   size_t size);
 
 /* The scale N/8 to decode w x h at for an output that needs need_w x
- * need_h: 1 where 1/8 covers it, else the smallest N that leaves at
- * least 2x for the resize, or 8. */
+ * need_h: 1 where 1/8 covers it, else 2 or 4 where that leaves at least
+ * 1.5x for the resize, else the smallest N that leaves 2x, or 8. */
 unsigned dec_jpeg_scale(unsigned w, unsigned h, unsigned need_w,
 			unsigned need_h);
 

@@ -1,5 +1,5 @@
 /* image.c - the pipeline of one output: gate, admission, decode at the
- * reduced size, colour, orient, flatten, crop, resize, encode. */
+ * reduced size, colour, flatten, crop, resize, orient, encode. */
 #include "image.h"
 
 #include <math.h>
@@ -179,6 +179,22 @@ static void orient_window(int o, unsigned w, unsigned h, struct window *v)
 	}
 }
 
+/* The inverse of orient_window(): a window of the turned image back on
+ * the pixels as stored (w x h). */
+static void unorient_window(int o, unsigned w, unsigned h, struct window *v)
+{
+	struct window t = *v;
+
+	if (o >= 5) {
+		v->w = t.h, v->h = t.w;
+		v->y = (o == 5 || o == 8) ? t.x : h - t.x - v->h;
+		v->x = (o == 5 || o == 6) ? t.y : w - t.y - v->w;
+	} else {
+		v->x = (o == 2 || o == 3) ? w - t.x - t.w : t.x;
+		v->y = (o == 3 || o == 4) ? h - t.y - t.h : t.y;
+	}
+}
+
 /*
  * A fill keeps the centre of the window at the output's aspect ratio.
  * The aspect is the original's: kx and ky are the decoded pixels per
@@ -199,8 +215,11 @@ static void fill_window(struct window *v, double kx, double ky, unsigned ow,
 	}
 }
 
-/* Orient, flatten, crop and resize the decoded pixels to ow x oh; the
- * window keeps the geometry exact through a reduced-scale decode. */
+/* Flatten, crop, resize and orient the decoded pixels to ow x oh; the
+ * window keeps the geometry exact through a reduced-scale decode.  The
+ * window is chosen on the image as shown, and resized as stored: the
+ * turn (EXIF orientation) is then of the small output, not of the
+ * decoded image. */
 static int shape(struct decoded *d, const struct sniff_info *si,
 		 const struct url_request *r, const struct image_opts *o,
 		 unsigned ow, unsigned oh, struct err *e)
@@ -221,16 +240,22 @@ static int shape(struct decoded *d, const struct sniff_info *si,
 		kx = ky, ky = t;
 	}
 	if (magick_color(o->background, bg, e) < 0 ||
-	    pixels_orient(px, si->orientation, e) < 0 ||
 	    pixels_flatten(px, bg, e) < 0)
 		return -1;
-	orient_window(si->orientation, sw, sh, &v);
-	if (r->fit == URL_FIT_FILL)
+	if (r->fit == URL_FIT_FILL) {
+		orient_window(si->orientation, sw, sh, &v);
 		fill_window(&v, kx, ky, ow, oh);
-	if (px->width == ow && px->height == oh && v.x == 0 && v.y == 0 &&
-	    v.w == ow && v.h == oh)
-		return 0;
-	return resize_pixels_window(px, v.x, v.y, v.w, v.h, ow, oh, px, e);
+		unorient_window(si->orientation, sw, sh, &v);
+	}
+	if (si->orientation >= 5 && si->orientation <= 8) {
+		unsigned t = ow;
+		ow = oh, oh = t;
+	}
+	if (!(px->width == ow && px->height == oh && v.x == 0 && v.y == 0 &&
+	      v.w == ow && v.h == oh) &&
+	    resize_pixels_window(px, v.x, v.y, v.w, v.h, ow, oh, px, e) < 0)
+		return -1;
+	return pixels_orient(px, si->orientation, e);
 }
 
 /*

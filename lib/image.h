@@ -5,8 +5,8 @@
  * (budget.h); it is decoded by the sniffed format's decoder at the
  * smallest size that serves the output (decode.h: libjpeg-turbo with DCT
  * scaling, or jpegdc/jpegprog for 1/8, libpng, libwebp), converted to
- * sRGB (color.h), EXIF-oriented (JPEG), flattened onto the background,
- * cropped and resized in 8 bits (resize.h), and encoded without metadata
+ * sRGB (color.h), flattened onto the background, cropped and resized in
+ * 8 bits (resize.h), EXIF-oriented (JPEG), and encoded without metadata
  * (encode.h; -embed_srgb adds an sRGB profile).  GIF and animated WebP
  * originals and GIF and AVIF outputs go through MagickCore (magick.c).
  * Thread-safety: image_global_init() once before threads start; then
@@ -27,7 +27,7 @@
 /* Where the time of one image_make() went, in milliseconds. */
 struct image_timings {
 	double decode;  /* the original to pixels (at the reduced size) */
-	double resize;  /* orient, colour, crop, resize, flatten */
+	double resize;  /* flatten, crop, resize, orient */
 	double encode;  /* pixels to the output's bytes */
 };
 

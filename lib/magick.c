@@ -266,6 +266,9 @@ static int transform(Image **img, const struct url_request *r,
 	    (*img)->orientation != UndefinedOrientation) {
 		if (replace(img, AutoOrientImage(*img, (*img)->orientation, exc)) < 0)
 			return magick_fail(e, ERR_UNPROCESSABLE, "orient", exc);
+		/* A transverse turn leaves a page offset that CropImage would
+		 * add to a fill's box. */
+		(void)ResetImagePage(*img, "0x0+0+0");
 	}
 	(*img)->orientation = TopLeftOrientation;
 	if (to_srgb(*img, e) < 0)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "decode.h"
+#include "dec_jpeg.h"
 #include "image.h"
 #include "jpegdc.h"
 #include "test.h"
@@ -509,6 +510,69 @@ static void test_dc_path(void)
 }
 
 /*
+ * Each of the eight EXIF orientations, as a fit to a width, a fill wider
+ * and a fill taller than the original, at a reduction libjpeg's DCT
+ * scaling takes: the same pixels as MagickCore's -auto-orient and resize,
+ * within the resamplers' rounding.  The turn is done after the resize,
+ * on the small output, so the window of a fill must be carried back to
+ * the pixels as stored.
+ */
+static void test_orientations(void)
+{
+	static const char *const outputs[] = { "w300.png", "300x100.png", "100x300.png",
+					       "w80.png" };
+	struct image_opts fast = opts(), magick = opts();
+	size_t len;
+	unsigned char *jpg = make_jpeg("plasma:fractal", 1200, 800, "1x1", 0, &len);
+
+	magick.magick_only = 1;
+	CHECK(jpg != NULL);
+	for (int o = 1; jpg != NULL && o <= 8; o++) {
+		size_t olen;
+		unsigned char *orig = with_orientation(jpg, len, o, &olen);
+
+		for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+			struct url_request r;
+			struct buf a, b;
+			struct err e;
+			double d;
+			int ra, rb;
+
+			memset(&r, 0, sizeof(r));
+			CHECK(url_parse_file(outputs[i], &r, &e) == 0);
+			buf_init(&a);
+			buf_init(&b);
+			ra = image_make(orig, olen, &r, &fast, &a, &e);
+			rb = image_make(orig, olen, &r, &magick, &b, &e);
+			CHECK(ra == 0 && rb == 0, "orientation %d %s: %s", o, outputs[i],
+			      e.msg);
+			d = ra == 0 && rb == 0 ? pixel_diff(&a, &b) : 1;
+			CHECK(d < 0.015, "orientation %d %s: pixels differ by %.5f", o,
+			      outputs[i], d);
+			buf_release(&a);
+			buf_release(&b);
+		}
+		free(orig);
+	}
+	free(jpg);
+}
+
+/* The libjpeg decode's scale: the SIMD ones (2/8, 4/8) with 1.5x left for
+ * the resize, else 2x left. */
+static void test_jpeg_scale(void)
+{
+	CHECK_INT(dec_jpeg_scale(3000, 2000, 375, 250), 1);
+	CHECK_INT(dec_jpeg_scale(3000, 2000, 376, 250), 2);
+	CHECK_INT(dec_jpeg_scale(4032, 3024, 533, 400), 2); /* 1.9x left */
+	CHECK_INT(dec_jpeg_scale(1680, 1050, 400, 250), 4); /* 2/8 leaves 1.05x */
+	CHECK_INT(dec_jpeg_scale(1000, 1000, 300, 300), 4);
+	CHECK_INT(dec_jpeg_scale(1000, 1000, 334, 334), 6); /* 4/8 leaves 1.497x */
+	CHECK_INT(dec_jpeg_scale(1000, 1000, 400, 400), 7);
+	CHECK_INT(dec_jpeg_scale(1000, 800, 700, 560), 8);
+	CHECK_INT(dec_jpeg_scale(1000, 800, 300, 800), 8); /* the height decides */
+}
+
+/*
  * The memory reserved for a reduction of 8x or more: the small image when
  * our DC decoders take the original, every coefficient when libjpeg must
  * (a progressive CMYK file, which they decline).
@@ -573,6 +637,8 @@ int main(int argc, char **argv)
 	test_sizes();
 	test_quality_and_strip();
 	test_orientation();
+	test_orientations();
+	test_jpeg_scale();
 	test_colour();
 	test_refusals();
 	test_dc_path();
