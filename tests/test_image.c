@@ -441,6 +441,31 @@ static double pixel_diff(const struct buf *a, const struct buf *b)
 	return d;
 }
 
+/* The mean difference of output file made from orig by a and by b; 1
+ * when either fails. */
+static double make_diff(const unsigned char *orig, size_t len, const char *file,
+			const struct image_opts *a, const struct image_opts *b)
+{
+	struct url_request r;
+	struct buf x, y;
+	struct err e;
+	double d = 1;
+	int rx, ry;
+
+	memset(&r, 0, sizeof(r));
+	CHECK(url_parse_file(file, &r, &e) == 0);
+	buf_init(&x);
+	buf_init(&y);
+	rx = image_make(orig, len, &r, a, &x, &e);
+	ry = image_make(orig, len, &r, b, &y, &e);
+	CHECK(rx == 0 && ry == 0, "%s: %s", file, e.msg);
+	if (rx == 0 && ry == 0)
+		d = pixel_diff(&x, &y);
+	buf_release(&x);
+	buf_release(&y);
+	return d;
+}
+
 /*
  * The outputs of the 8-bit pipeline (here jpegdc's decode, reductions of
  * 8 and more from a JPEG, then our resize and encoders) are those of
@@ -481,20 +506,8 @@ static void test_dc_path(void)
 		      k, dc.channels);
 		jpegdc_image_release(&dc);
 		for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
-			struct url_request r;
-			struct buf a, b;
-			struct err e;
-			double d;
-			int ra, rb;
+			double d = make_diff(orig, len, outputs[i], &fast, &magick);
 
-			memset(&r, 0, sizeof(r));
-			CHECK(url_parse_file(outputs[i], &r, &e) == 0);
-			buf_init(&a);
-			buf_init(&b);
-			ra = image_make(orig, len, &r, &fast, &a, &e);
-			rb = image_make(orig, len, &r, &magick, &b, &e);
-			CHECK(ra == 0 && rb == 0, "kind %zu %s: %s", k, outputs[i], e.msg);
-			d = ra == 0 && rb == 0 ? pixel_diff(&a, &b) : 1;
 			/* The resamplers and encoders differ in their last
 			 * rounding (under 1.5% of the range on this noise);
 			 * GIF's quantiser also weighs attributes of the decoded
@@ -502,8 +515,6 @@ static void test_dc_path(void)
 			 * dithering differ, about 2% of the range. */
 			CHECK(d < (strstr(outputs[i], ".gif") ? 0.05 : 0.015),
 			      "kind %zu %s: pixels differ by %.5f", k, outputs[i], d);
-			buf_release(&a);
-			buf_release(&b);
 		}
 		free(orig);
 	}
@@ -532,25 +543,10 @@ static void test_orientations(void)
 		unsigned char *orig = with_orientation(jpg, len, o, &olen);
 
 		for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
-			struct url_request r;
-			struct buf a, b;
-			struct err e;
-			double d;
-			int ra, rb;
+			double d = make_diff(orig, olen, outputs[i], &fast, &magick);
 
-			memset(&r, 0, sizeof(r));
-			CHECK(url_parse_file(outputs[i], &r, &e) == 0);
-			buf_init(&a);
-			buf_init(&b);
-			ra = image_make(orig, olen, &r, &fast, &a, &e);
-			rb = image_make(orig, olen, &r, &magick, &b, &e);
-			CHECK(ra == 0 && rb == 0, "orientation %d %s: %s", o, outputs[i],
-			      e.msg);
-			d = ra == 0 && rb == 0 ? pixel_diff(&a, &b) : 1;
 			CHECK(d < 0.015, "orientation %d %s: pixels differ by %.5f", o,
 			      outputs[i], d);
-			buf_release(&a);
-			buf_release(&b);
 		}
 		free(orig);
 	}
