@@ -3,6 +3,7 @@
  * WebP), and the encoders we do not have (GIF, AVIF). */
 #include "image_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,7 +21,7 @@
  */
 static void warm_up(void)
 {
-	static const char *const coders[] = { "JPEG", "PNG", "GIF", "WEBP", "AVIF" };
+	static const char *const coders[] = { "GIF", "JPEG", "PNG", "WEBP", "AVIF" };
 	ExceptionInfo *exc = AcquireExceptionInfo();
 	ImageInfo *info = CloneImageInfo(NULL);
 	Image *img;
@@ -28,6 +29,10 @@ static void warm_up(void)
 	CloneString(&info->size, "2x2");
 	snprintf(info->filename, sizeof(info->filename), "xc:white");
 	img = ReadImage(info, exc);
+	/* A palette already: GIF's writer then quantizes nothing (its colour
+	 * cache would touch 128 MiB at every start). */
+	if (img != NULL)
+		(void)AcquireImageColormap(img, 2);
 	for (size_t i = 0; img != NULL && i < sizeof(coders) / sizeof(coders[0]); i++) {
 		ImageInfo *w = CloneImageInfo(NULL);
 		size_t len = 0;
@@ -103,10 +108,17 @@ int magick_can_encode(enum url_format f)
 
 int magick_color(const char *name, unsigned char rgb[3], struct err *e)
 {
+	/* MagickCore's colour lookup races with itself across threads
+	 * (ThreadSanitizer sees a free of one thread against another's
+	 * write); every make asks it for -background. */
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	ExceptionInfo *exc = AcquireExceptionInfo();
 	PixelPacket p;
-	MagickBooleanType ok = QueryColorDatabase(name, &p, exc);
+	MagickBooleanType ok;
 
+	pthread_mutex_lock(&lock);
+	ok = QueryColorDatabase(name, &p, exc);
+	pthread_mutex_unlock(&lock);
 	DestroyExceptionInfo(exc);
 	if (!ok)
 		return err_set(e, ERR_BAD_REQUEST, "unknown colour '%s'", name);
