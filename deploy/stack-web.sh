@@ -27,6 +27,22 @@
 # Functions return non-zero with a message on stderr when a server does not
 # come up.
 
+# stack_web_dir DIR ELSE: DIR, or ELSE when, as root, Apache's workers
+# (www-data) could not reach DIR (a clone in /root, mode 0700): the work
+# files (store, run directory) of a test that starts Apache must be where
+# its workers can read them.
+stack_web_dir() {
+	local d=$1
+
+	while [ ! -d "$d" ] && [ "${d%/*}" != "$d" ]; do d=${d%/*}; done
+	if [ "$(id -u)" -eq 0 ] &&
+		! setpriv --reuid=www-data --regid=root --clear-groups test -x "${d:-/}" 2>/dev/null; then
+		echo "$2"
+	else
+		echo "$1"
+	fi
+}
+
 # _stack_render SRC DST STORE SOCKET WANT SED_ARGS...: DST is SRC with the
 # store root and the socket path replaced everywhere, and SED_ARGS applied
 # (for the port). The result must contain the fixed string WANT (the new

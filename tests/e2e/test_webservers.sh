@@ -21,12 +21,8 @@ cd "$(dirname "$0")/../.." || exit 1
 . deploy/stack.sh
 . deploy/stack-web.sh
 
-OUT=${WEBSERVERS_OUT:-$PWD/tests/out/webservers}
-if [ -z "${WEBSERVERS_OUT:-}" ] && [ "$(id -u)" -eq 0 ] &&
-	! setpriv --reuid=www-data --regid=root --clear-groups test -x "$PWD/tests" 2>/dev/null; then
-	OUT=/tmp/image-server-webservers
-	echo "# work files in $OUT: www-data cannot reach $PWD"
-fi
+OUT=${WEBSERVERS_OUT:-$(stack_web_dir "$PWD/tests/out/webservers" /tmp/image-server-webservers)}
+case $OUT in /tmp/*) echo "# work files in $OUT: www-data cannot reach $PWD" ;; esac
 FIX=$OUT/fixtures
 T=$OUT/tmp
 rm -rf "$OUT"
