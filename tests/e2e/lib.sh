@@ -163,10 +163,19 @@ json() {
 # free_ports BASE VAR...: set each VAR to a free loopback port: the first
 # at or above BASE plus a step that depends on our pid (so that runs in
 # parallel start apart), each next one above the one before. A server
-# that then finds its port taken fails to start (deploy/stack.sh).
+# that then finds its port taken fails to start (deploy/stack.sh). The
+# ports stay below 32768, where Linux's ephemeral ports begin: there a
+# client's connection (a replica's to its master, nginx's to a source)
+# can take a port between our check and the server's bind. So BASE is at
+# most 28000.
 free_ports() {
-	local port=$(($1 + ($$ % 400) * 10)) v
+	local base=$1 v
+	local port=$((base + ($$ % 400) * 10))
 	shift
+	if ((port + 10 * $# >= 32768)); then
+		echo "free_ports: base $base reaches the ephemeral ports" >&2
+		port=$((20000 + ($$ % 400) * 10))
+	fi
 	for v in "$@"; do
 		port=$(stack_free_port "$port")
 		printf -v "$v" %s "$port"

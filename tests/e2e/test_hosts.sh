@@ -41,7 +41,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 
-free_ports 31000 RPORT OPORT FPORT HPORT AP LP OP
+free_ports 11000 RPORT OPORT FPORT HPORT AP LP OP
 hosts_init 3 "$STORE" "$FPORT" "$HPORT" || die "the bed of three hosts"
 PREFIX=imgsrv:
 

@@ -39,7 +39,7 @@ if [ ! -x "$BIN" ]; then
 	exit 1
 fi
 
-free_ports 31000 RPORT OPORT
+free_ports 10000 RPORT OPORT
 PREFIX="imgsrv:"
 ORIGIN="http://127.0.0.1:$OPORT"
 common=(-store "$STORE" -redis "127.0.0.1:$RPORT" -source "$ORIGIN/{model}/{field}/{id}.jpg")

@@ -24,7 +24,7 @@ mkdir -p "$SRC/pg/img" "$SRC/pg/slow" "$STORE" "$OUT/store-local"
 check_start "$OUT/run"
 [ -x bin/images ] || die "bin/images is built" "run make first"
 
-free_ports 29000 RPORT OPORT PA PB PC
+free_ports 12000 RPORT OPORT PA PB PC
 stored() { store_path "$STORE" pg "$1" "$2" "$3"; }
 in_store() { [ -e "$(stored "$1" "$2" "$3")" ] && echo stored || echo none; }
 files_of() { ls -A "$(store_path "$STORE" pg "$1" "$2")" 2>/dev/null | tr '\n' ' '; }
@@ -256,4 +256,3 @@ expect "and the record is gone" "$(rcli --scan --pattern 'imgsrv:outputs:pg/img/
 
 get "$PA" /status
 expect "the responders are still up" "$code $(stack_alive && echo alive)" "200 alive"
-check_finish

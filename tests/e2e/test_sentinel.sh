@@ -38,7 +38,7 @@ if ! command -v redis-sentinel >/dev/null; then
 	exit 0
 fi
 
-free_ports 33000 PM PR S1 S2 S3 OPORT FPORT HPORT
+free_ports 13000 PM PR S1 S2 S3 OPORT FPORT HPORT
 hosts_init 3 "$STORE" "$FPORT" "$HPORT" || die "the bed of three hosts"
 PREFIX=imgsrv:
 MASTER=mm
