@@ -106,19 +106,27 @@ int magick_can_encode(enum url_format f)
 	return ok;
 }
 
-int magick_color(const char *name, unsigned char rgb[3], struct err *e)
+/* MagickCore's colour lookup races with itself across threads
+ * (ThreadSanitizer sees a free of one thread against another's write);
+ * every make asks it for -background. */
+static MagickBooleanType query_color(const char *name, PixelPacket *p,
+				     ExceptionInfo *exc)
 {
-	/* MagickCore's colour lookup races with itself across threads
-	 * (ThreadSanitizer sees a free of one thread against another's
-	 * write); every make asks it for -background. */
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	ExceptionInfo *exc = AcquireExceptionInfo();
-	PixelPacket p;
 	MagickBooleanType ok;
 
 	pthread_mutex_lock(&lock);
-	ok = QueryColorDatabase(name, &p, exc);
+	ok = QueryColorDatabase(name, p, exc);
 	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
+int magick_color(const char *name, unsigned char rgb[3], struct err *e)
+{
+	ExceptionInfo *exc = AcquireExceptionInfo();
+	PixelPacket p;
+	MagickBooleanType ok = query_color(name, &p, exc);
+
 	DestroyExceptionInfo(exc);
 	if (!ok)
 		return err_set(e, ERR_BAD_REQUEST, "unknown colour '%s'", name);
@@ -311,7 +319,7 @@ static int transform(Image **img, const struct url_request *r,
 	/* Transparency is flattened last: the resize already weighs pixels by
 	 * their alpha, and the small image is cheaper to flatten. */
 	if ((*img)->matte) {
-		QueryColorDatabase(o->background, &(*img)->background_color, exc);
+		(void)query_color(o->background, &(*img)->background_color, exc);
 		SetImageAlphaChannel(*img, RemoveAlphaChannel);
 		(*img)->matte = MagickFalse;
 	}
