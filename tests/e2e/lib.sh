@@ -160,6 +160,14 @@ json() {
 			JSON::PP::is_bool($v) ? ($v ? "true" : "false") : $v // "";' "$1" "$2"
 }
 
+# slowdown: how many times slower than a plain build the programs under test
+# run: 5 under ThreadSanitizer (make SANITIZER=thread check passes
+# SANITIZER on), else 1. For the few checks that count work done in a
+# window of time, not for timeouts that bound a wait.
+slowdown() {
+	case ${SANITIZER:-} in thread) echo 5 ;; *) echo 1 ;; esac
+}
+
 # free_ports BASE VAR...: set each VAR to a free loopback port: the first
 # at or above BASE plus a step that depends on our pid (so that runs in
 # parallel start apart), each next one above the one before. A server
