@@ -124,24 +124,10 @@ int decode_image(const unsigned char *data, size_t len,
  */
 static int dc_decodable(const unsigned char *data, size_t len)
 {
-	size_t at = 2;
+	size_t at = jpegprog_frame(data, len);
 
-	while (at + 4 <= len && data[at] == 0xFF) {
-		unsigned m = data[at + 1];
-
-		if (m == 0xFF) {
-			at++;
-			continue;
-		}
-		if (m == 0xC0 || m == 0xC1 || m == 0xC2)
-			return at + 10 <= len && data[at + 4] == 8 &&
-			       (data[at + 9] == 1 || data[at + 9] == 3);
-		if ((m >= 0xC3 && m <= 0xCF && m != 0xC4 && m != 0xC8 &&
-		     m != 0xCC) || m == 0xDA || m == 0xD9)
-			return 0;
-		at += 2 + ((size_t)data[at + 2] << 8 | data[at + 3]);
-	}
-	return 0;
+	return at != 0 && data[at + 1] <= 0xC2 && at + 10 <= len &&
+	       data[at + 4] == 8 && (data[at + 9] == 1 || data[at + 9] == 3);
 }
 
 size_t decode_estimate(const unsigned char *data, size_t len,

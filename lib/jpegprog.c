@@ -555,7 +555,7 @@ out:
 	return rc;
 }
 
-int jpegprog_is_progressive(const unsigned char *data, size_t len)
+size_t jpegprog_frame(const unsigned char *data, size_t len)
 {
 	size_t at = 2;
 
@@ -566,14 +566,20 @@ int jpegprog_is_progressive(const unsigned char *data, size_t len)
 			at++;
 			continue;
 		}
-		if (m == 0xC2)
-			return 1;
-		if ((m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) ||
-		    m == 0xDA || m == 0xD9)
+		if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC)
+			return at;
+		if (m == 0xDA || m == 0xD9)
 			return 0;
 		at += 2 + be16(data + at + 2);
 	}
 	return 0;
+}
+
+int jpegprog_is_progressive(const unsigned char *data, size_t len)
+{
+	size_t at = jpegprog_frame(data, len);
+
+	return at != 0 && data[at + 1] == 0xC2;
 }
 
 int jpegprog_decode(const unsigned char *data, size_t len,

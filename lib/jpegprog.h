@@ -43,6 +43,10 @@ int jpegprog_decode(const unsigned char *data, size_t len,
 		    int (*stop)(void *arg), void *arg, struct pixels *out,
 		    unsigned *h, unsigned *v, struct err *e);
 
+/* The offset in data of the frame header's marker (FF Cn), found by
+ * walking the segments before it; 0 when a scan or the end comes first. */
+size_t jpegprog_frame(const unsigned char *data, size_t len);
+
 /* 1 if data's frame is progressive (SOF2), for choosing a decoder. */
 int jpegprog_is_progressive(const unsigned char *data, size_t len);
 
