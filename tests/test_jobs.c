@@ -24,6 +24,7 @@
 #include "queue.h"
 #include "store.h"
 #include "test.h"
+#include "testimg.h"
 #include "testredis.h"
 
 /* CHECK_INT prints its arguments by evaluating them again: a call with
@@ -181,34 +182,6 @@ static void flush(void)
 }
 
 /* ---- originals and the store -------------------------------------------- */
-
-/* A w x h JPEG (a gradient); the caller frees it with free(). */
-static unsigned char *make_jpeg(unsigned w, unsigned h, size_t *len)
-{
-	ImageInfo *info = CloneImageInfo(NULL);
-	ExceptionInfo *exc = AcquireExceptionInfo();
-	unsigned char *blob = NULL, *copy = NULL;
-	char size[32];
-	Image *img;
-
-	snprintf(size, sizeof(size), "%ux%u", w, h);
-	CloneString(&info->size, size);
-	snprintf(info->filename, sizeof(info->filename), "gradient:red-blue");
-	img = ReadImage(info, exc);
-	if (img != NULL) {
-		snprintf(info->filename, sizeof(info->filename), "JPEG:");
-		snprintf(img->magick, sizeof(img->magick), "JPEG");
-		info->quality = 85;
-		blob = ImageToBlob(info, img, len, exc);
-		DestroyImage(img);
-	}
-	if (blob != NULL && (copy = malloc(*len)) != NULL)
-		memcpy(copy, blob, *len);
-	RelinquishMagickMemory(blob);
-	DestroyImageInfo(info);
-	DestroyExceptionInfo(exc);
-	return copy;
-}
 
 static void path_of(const char *id, const char *file, char *buf, size_t size)
 {
@@ -556,7 +529,7 @@ int main(int argc, char **argv)
 	snprintf(no_source.source, sizeof(no_source.source),
 		 "http://127.0.0.1:1/{model}/{field}/{id}.jpg");
 
-	jpg = make_jpeg(400, 300, &len);
+	jpg = testimg_jpeg(400, 300, "gradient:red-blue", 85, &len);
 	snprintf(path, sizeof(path), "%s/src/m/f/3.jpg", dir);
 	CHECK(jpg != NULL && store_write_atomic(path, jpg, len, &e) == 0);
 	free(jpg);

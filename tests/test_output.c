@@ -31,6 +31,7 @@
 #include "registry.h"
 #include "store.h"
 #include "test.h"
+#include "testimg.h"
 #include "testredis.h"
 
 /* CHECK_INT prints its arguments by evaluating them again: a call with
@@ -311,35 +312,6 @@ static void origin_stop(void)
 
 /* ---- originals, the store, Redis ---------------------------------------- */
 
-/* A w x h JPEG (a gradient); the caller frees it with free(). */
-static unsigned char *make_jpeg(unsigned w, unsigned h, const char *spec,
-				size_t *len)
-{
-	ImageInfo *info = CloneImageInfo(NULL);
-	ExceptionInfo *exc = AcquireExceptionInfo();
-	unsigned char *blob = NULL, *copy = NULL;
-	char size[32];
-	Image *img;
-
-	snprintf(size, sizeof(size), "%ux%u", w, h);
-	CloneString(&info->size, size);
-	snprintf(info->filename, sizeof(info->filename), "%s", spec);
-	img = ReadImage(info, exc);
-	if (img != NULL) {
-		snprintf(info->filename, sizeof(info->filename), "JPEG:");
-		snprintf(img->magick, sizeof(img->magick), "JPEG");
-		info->quality = 85;
-		blob = ImageToBlob(info, img, len, exc);
-		DestroyImage(img);
-	}
-	if (blob != NULL && (copy = malloc(*len)) != NULL)
-		memcpy(copy, blob, *len);
-	RelinquishMagickMemory(blob);
-	DestroyImageInfo(info);
-	DestroyExceptionInfo(exc);
-	return copy;
-}
-
 /* Puts data at the source as id's original. */
 static void put_source(const char *id, const void *data, size_t len)
 {
@@ -482,7 +454,7 @@ static void test_get(struct output_env *env)
 	enum output_how how = OUTPUT_STORE;
 	struct err e;
 
-	jpg = make_jpeg(400, 300, "gradient:red-blue", &len);
+	jpg = testimg_jpeg(400, 300, "gradient:red-blue", 85, &len);
 	put_source("1", jpg, len);
 	buf_init(&out);
 	buf_init(&again);
@@ -675,7 +647,7 @@ static void test_claims(struct output_env *ea, struct output_env *eb,
 	unsigned char *jpg;
 	size_t len;
 
-	jpg = make_jpeg(80, 60, "gradient:green-yellow", &len);
+	jpg = testimg_jpeg(80, 60, "gradient:green-yellow", 85, &len);
 
 	/* Mine, then held for the other; committed, then stored. */
 	CHECK_RC(output_claim(a, "m", "f", "20", "w40.jpg", &rc, &ca, &e), 0);
@@ -777,8 +749,8 @@ static void test_put_original(struct output_env *env)
 	enum output_how how;
 	struct err e;
 
-	jpg = make_jpeg(200, 100, "gradient:red-blue", &len);
-	other = make_jpeg(200, 100, "gradient:blue-red", &olen);
+	jpg = testimg_jpeg(200, 100, "gradient:red-blue", 85, &len);
+	other = testimg_jpeg(200, 100, "gradient:blue-red", 85, &olen);
 	CHECK_RC(output_put_original(w, "m", "f", "30", jpg, len, &info, &e), 0);
 	CHECK_INT(info.existed, 0);
 	CHECK_INT(info.width, 200);
@@ -853,8 +825,8 @@ static void test_one_writer(struct output_env *ea, struct output_env *eb,
 	struct err e, why;
 	pthread_t t;
 
-	jpg = make_jpeg(200, 100, "gradient:red-blue", &len);
-	tall = make_jpeg(100, 200, "gradient:green-blue", &tlen);
+	jpg = testimg_jpeg(200, 100, "gradient:red-blue", 85, &len);
+	tall = testimg_jpeg(100, 200, "gradient:green-blue", 85, &tlen);
 
 	/* Held: the POST waits, then finds the holder's original (409). */
 	CHECK_RC(output_claim(a, "m", "f", "32", STORE_ORIGINAL, &rc, &ca, &e), 0);
@@ -1008,7 +980,7 @@ int main(int argc, char **argv)
 	reg = registry_new(rd, &e);
 	third = redis_conn_new(rd);
 
-	big = make_jpeg(2400, 1800, "gradient:red-blue", &big_len);
+	big = testimg_jpeg(2400, 1800, "gradient:red-blue", 85, &big_len);
 	CHECK(big != NULL);
 	test_get(ea);
 	test_failures(ea);

@@ -23,6 +23,7 @@
 #include "redis.h"
 #include "store.h"
 #include "test.h"
+#include "testimg.h"
 #include "testredis.h"
 
 static char dir[] = "/tmp/test_purge.XXXXXX";
@@ -36,34 +37,6 @@ static void on_alarm(int sig)
 	(void)!write(2, msg, sizeof(msg) - 1);
 	testredis_stop();
 	_exit(1);
-}
-
-/* A w x h JPEG of spec ("xc:red"); the caller frees it. */
-static unsigned char *make_jpeg(unsigned w, unsigned h, const char *spec,
-				size_t *len)
-{
-	ImageInfo *info = CloneImageInfo(NULL);
-	ExceptionInfo *exc = AcquireExceptionInfo();
-	unsigned char *blob = NULL, *copy = NULL;
-	char size[32];
-	Image *img;
-
-	snprintf(size, sizeof(size), "%ux%u", w, h);
-	CloneString(&info->size, size);
-	snprintf(info->filename, sizeof(info->filename), "%s", spec);
-	img = ReadImage(info, exc);
-	if (img != NULL) {
-		snprintf(info->filename, sizeof(info->filename), "JPEG:");
-		snprintf(img->magick, sizeof(img->magick), "JPEG");
-		blob = ImageToBlob(info, img, len, exc);
-		DestroyImage(img);
-	}
-	if (blob != NULL && (copy = malloc(*len)) != NULL)
-		memcpy(copy, blob, *len);
-	RelinquishMagickMemory(blob);
-	DestroyImageInfo(info);
-	DestroyExceptionInfo(exc);
-	return copy;
 }
 
 static int in_store(const struct conf *c, const char *id, const char *file)
@@ -275,8 +248,8 @@ int main(int argc, char **argv)
 		CHECK(0, "libraries: %s", e.msg);
 		return TEST_END("purge");
 	}
-	red = make_jpeg(64, 48, "xc:red", &red_len);
-	blue = make_jpeg(64, 48, "xc:blue", &blue_len);
+	red = testimg_jpeg(64, 48, "xc:red", 0, &red_len);
+	blue = testimg_jpeg(64, 48, "xc:blue", 0, &blue_len);
 	CHECK(red != NULL && blue != NULL);
 
 	conf_defaults(&local);
