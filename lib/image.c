@@ -215,6 +215,22 @@ static void fill_window(struct window *v, double kx, double ky, unsigned ow,
 	}
 }
 
+/* -background as RGB: MagickCore's lookup (locked: magick_color) once
+ * per thread and colour, not once per make. */
+static int background_rgb(const char *name, unsigned char bg[3], struct err *e)
+{
+	static _Thread_local char last[64];
+	static _Thread_local unsigned char rgb[3];
+
+	if (last[0] == '\0' || strcmp(last, name) != 0) {
+		if (magick_color(name, rgb, e) < 0)
+			return -1;
+		snprintf(last, sizeof(last), "%s", name);
+	}
+	memcpy(bg, rgb, 3);
+	return 0;
+}
+
 /* Flatten, crop, resize and orient the decoded pixels to ow x oh; the
  * window keeps the geometry exact through a reduced-scale decode.  The
  * window is chosen on the image as shown, and resized as stored: the
@@ -239,7 +255,7 @@ static int shape(struct decoded *d, const struct sniff_info *si,
 		double t = kx;
 		kx = ky, ky = t;
 	}
-	if (magick_color(o->background, bg, e) < 0 ||
+	if (background_rgb(o->background, bg, e) < 0 ||
 	    pixels_flatten(px, bg, e) < 0)
 		return -1;
 	if (r->fit == URL_FIT_FILL) {

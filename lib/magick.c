@@ -108,7 +108,7 @@ int magick_can_encode(enum url_format f)
 
 /* MagickCore's colour lookup races with itself across threads
  * (ThreadSanitizer sees a free of one thread against another's write);
- * every make asks it for -background. */
+ * the makes ask it for -background. */
 static MagickBooleanType query_color(const char *name, PixelPacket *p,
 				     ExceptionInfo *exc)
 {
