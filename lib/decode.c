@@ -64,21 +64,38 @@ static void take_jpegdc(struct jpegdc_image *dc, struct decoded *out)
 	dc->pixels = NULL;
 }
 
+/* The scale (eighths) jpegdc or jpegprog decode at for this output: 1
+ * where 1/8 covers it, 2 where libjpeg would decode at 2/8 (a baseline
+ * file only: jpegdc), else 0 (libjpeg). */
+static unsigned own_scale(const unsigned char *data, size_t len,
+			  const struct sniff_info *si, unsigned need_w,
+			  unsigned need_h)
+{
+	if (eighth_covers(si, need_w, need_h))
+		return 1;
+	if (dec_jpeg_scale(si->width, si->height, need_w, need_h) == 2 &&
+	    !jpegprog_is_progressive(data, len))
+		return 2;
+	return 0;
+}
+
 static int decode_jpeg(const unsigned char *data, size_t len,
 		       unsigned need_w, unsigned need_h, int (*stop)(void *arg),
 		       void *arg, const struct sniff_info *si,
 		       struct decoded *out, struct err *e)
 {
-	if (eighth_covers(si, need_w, need_h)) {
+	unsigned scale = own_scale(data, len, si, need_w, need_h);
+
+	if (scale != 0) {
 		struct jpegdc_image dc = { 0 };
 		int rc;
 
-		if (jpegprog_is_progressive(data, len)) {
+		if (scale == 1 && jpegprog_is_progressive(data, len)) {
 			rc = jpegprog_decode(data, len, stop, arg, &out->px,
 					     &out->jpeg_h, &out->jpeg_v, e);
 			out->how = "jpegprog";
 		} else {
-			rc = jpegdc_decode(data, len, stop, arg, &dc, e);
+			rc = jpegdc_decode(data, len, scale, stop, arg, &dc, e);
 			if (rc == 0)
 				take_jpegdc(&dc, out);
 			out->how = "jpegdc";
@@ -86,7 +103,8 @@ static int decode_jpeg(const unsigned char *data, size_t len,
 		if (rc < 0)
 			return -1;
 		if (rc == 0) {
-			out->ext_w = si->width / 8.0, out->ext_h = si->height / 8.0;
+			out->ext_w = si->width * scale / 8.0;
+			out->ext_h = si->height * scale / 8.0;
 			if (dec_jpeg_markers(data, len, out, e) < 0) {
 				decoded_release(out);
 				return -1;
@@ -135,11 +153,20 @@ size_t decode_estimate(const unsigned char *data, size_t len,
 		       unsigned need_h)
 {
 	switch (si->format) {
-	case SNIFF_JPEG:
-		/* At 1/8 from the DC alone: the small image and its planes. */
-		if (eighth_covers(si, need_w, need_h) && dc_decodable(data, len))
+	case SNIFF_JPEG: {
+		unsigned scale = own_scale(data, len, si, need_w, need_h);
+		size_t lj = dec_jpeg_estimate(data, len, need_w, need_h), own;
+
+		/* jpegprog (1/8 from the DC scans: the small image and its
+		 * planes) or jpegdc, or libjpeg for what they decline, with
+		 * room for whichever takes more. */
+		if (scale == 0 || !dc_decodable(data, len))
+			return lj;
+		if (jpegprog_is_progressive(data, len))
 			return pixels_bytes(si->width / 8 + 1, si->height / 8 + 1, 3) * 4;
-		return dec_jpeg_estimate(data, len, need_w, need_h);
+		own = jpegdc_estimate(si->width, si->height, scale, len);
+		return own > lj ? own : lj;
+	}
 	case SNIFF_PNG:
 		return dec_png_estimate(data, len, need_w, need_h);
 	case SNIFF_WEBP:

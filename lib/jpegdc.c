@@ -1,10 +1,13 @@
-/* jpegdc.c - a baseline JPEG at 1/8 scale from its DC coefficients. */
+/* jpegdc.c - a baseline JPEG at 1/8 or 2/8 scale, faster than libjpeg. */
 #include "jpegdc.h"
 #include "jpegdc_int.h"
 
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdlib.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---- tables ---------------------------------------------------------- */
 
@@ -138,52 +141,52 @@ static void tables_init(void)
 void jpegdc_idct_2x2_ac(const int16_t *blk, const uint16_t *q, uint64_t nz,
 			struct idct2 *p)
 {
-	static const uint8_t cols[4] = { 1, 3, 5, 7 };
-	int ws[2][8] = { { 0 } };
+	uint64_t used = nz & USED_2X2;
+	int64_t ws[2][8];
+	int bad = 0;
 
 	p->ok = 1;
-	p->odd0 = 0;
-	if (nz & ODD_ROWS(0)) {
+	p->odd0 = p->odd[0] = p->odd[1] = 0;
+	p->flat = used == 0;
+	if (p->flat)
+		return;
+	if (used & ODD_ROWS(0)) {
 		int64_t z1 = blk[8] * q[8], z3 = blk[24] * q[24];
 		int64_t z5 = blk[40] * q[40], z7 = blk[56] * q[56];
 
-		if (wild(z1) || wild(z3) || wild(z5) || wild(z7))
-			p->ok = 0;
+		bad |= wild(z1) | wild(z3) | wild(z5) | wild(z7);
 		p->odd0 = z7 * -5906 + z5 * 6967 + z3 * -10426 + z1 * 29692;
 	}
-	for (int i = 0; i < 4; i++) {
-		int c = cols[i];
-		int64_t z0 = blk[c] * q[c], t0, t10, w0, w1;
+	for (int c = 1; c < 8; c += 2) {
+		int64_t z0, z1, z3, z5, z7, t0, t10;
 
-		if (wild(z0))
-			p->ok = 0;
-		if ((nz & ODD_ROWS(c)) == 0) {
-			/* AC terms of the column zero: its first row only */
-			ws[0][c] = ws[1][c] = (int)(z0 * 4);
+		if ((used & COLUMN(c)) == 0) {
+			ws[0][c] = ws[1][c] = 0;
 			continue;
 		}
-		int64_t z1 = blk[8 + c] * q[8 + c], z3 = blk[24 + c] * q[24 + c];
-		int64_t z5 = blk[40 + c] * q[40 + c], z7 = blk[56 + c] * q[56 + c];
-
-		if (wild(z1) || wild(z3) || wild(z5) || wild(z7))
-			p->ok = 0;
+		z0 = blk[c] * q[c];
+		bad |= wild(z0);
+		if ((used & ODD_ROWS(c)) == 0) {
+			/* AC terms of the column zero: its first row only */
+			ws[0][c] = ws[1][c] = z0 * 4;
+			continue;
+		}
+		z1 = blk[8 + c] * q[8 + c], z3 = blk[24 + c] * q[24 + c];
+		z5 = blk[40 + c] * q[40 + c], z7 = blk[56 + c] * q[56 + c];
+		bad |= wild(z1) | wild(z3) | wild(z5) | wild(z7);
 		t10 = z0 * (1 << 15);
 		t0 = z7 * -5906 + z5 * 6967 + z3 * -10426 + z1 * 29692;
-		if (over32(t10 + t0 + (1 << 12), t10 - t0 + (1 << 12)))
-			p->ok = 0;
-		w0 = (t10 + t0 + (1 << 12)) >> 13;
-		w1 = (t10 - t0 + (1 << 12)) >> 13;
-		if (over16(w0) || over16(w1))
-			p->ok = 0;
-		ws[0][c] = (int)w0;
-		ws[1][c] = (int)w1;
+		bad |= over32(t10 + t0 + (1 << 12), t10 - t0 + (1 << 12));
+		ws[0][c] = (t10 + t0 + (1 << 12)) >> 13;
+		ws[1][c] = (t10 - t0 + (1 << 12)) >> 13;
+		bad |= over16(ws[0][c]) | over16(ws[1][c]);
 	}
 	for (int r = 0; r < 2; r++) {
-		const int *w = ws[r];
+		const int64_t *w = ws[r];
 
-		p->odd[r] = (int64_t)w[7] * -5906 + (int64_t)w[5] * 6967 +
-			    (int64_t)w[3] * -10426 + (int64_t)w[1] * 29692;
+		p->odd[r] = w[7] * -5906 + w[5] * 6967 + w[3] * -10426 + w[1] * 29692;
 	}
+	p->ok = !bad;
 }
 
 /*
@@ -200,6 +203,15 @@ int jpegdc_idct_2x2_dc(const struct idct2 *p, int16_t dc, uint16_t q0,
 
 	if (!p->ok || wild(z0) || over32(ws0[0], ws0[1]))
 		return -1;
+	if (p->flat) {
+		/* (4 z0 2^15 + 2^19) >> 20, 4 z0 in 16 bits as z0 is tame */
+		int v = sample_red((z0 * 4 + 16) >> 5);
+
+		if (v < 0)
+			return -1;
+		out[0] = out[1] = out[stride] = out[stride + 1] = (uint8_t)v;
+		return 0;
+	}
 	for (int r = 0; r < 2; r++) {
 		int64_t w0 = ws0[r] >> 13, a, b;
 		uint8_t *o = out + (size_t)r * stride;
@@ -210,8 +222,8 @@ int jpegdc_idct_2x2_dc(const struct idct2 *p, int16_t dc, uint16_t q0,
 		b = w0 * (1 << 15) - p->odd[r] + (1 << 19);
 		if (over32(a, b))
 			return -1;
-		a = sample_2x2(a >> 20);
-		b = sample_2x2(b >> 20);
+		a = sample_red(a >> 20);
+		b = sample_red(b >> 20);
 		if (a < 0 || b < 0)
 			return -1;
 		o[0] = (uint8_t)a;
@@ -219,6 +231,362 @@ int jpegdc_idct_2x2_dc(const struct idct2 *p, int16_t dc, uint16_t q0,
 	}
 	return 0;
 }
+
+/* jidctred.c's constants: FIX(x) with 13 fractional bits. */
+enum {
+	F_0_211 = 1730, F_0_509 = 4176, F_0_601 = 4926, F_0_765 = 6270,
+	F_0_899 = 7373, F_1_061 = 8697, F_1_451 = 11893, F_1_847 = 15137,
+	F_2_172 = 17799, F_2_562 = 20995
+};
+
+/* jidctred.c's DESCALE: x / 2^n, rounded, shifting as libjpeg does. */
+static inline int64_t descale(int64_t x, unsigned n)
+{
+	return (x + ((int64_t)1 << (n - 1))) >> n;
+}
+
+/* The 4x4 IDCT's odd parts of inputs 1, 3, 5 and 7 (either pass). */
+static inline void odd_4x4(int64_t z1, int64_t z3, int64_t z5, int64_t z7,
+			   int64_t *t0, int64_t *t2)
+{
+	*t0 = z7 * -F_0_211 + z5 * F_1_451 + z3 * -F_2_172 + z1 * F_1_061;
+	*t2 = z7 * -F_0_509 + z5 * -F_0_601 + z3 * F_0_899 + z1 * F_2_562;
+}
+
+void jpegdc_idct_4x4_ac(const int16_t *blk, const uint16_t *q, uint64_t nz,
+			struct idct4 *p)
+{
+	uint64_t used = nz & USED_4X4;
+	int64_t ws[4][8];
+	int bad = 0;
+
+	p->ok = 1;
+	p->flat = used == 0;
+	if (p->flat)
+		return;
+	/* Pass 1, columns (4 is not used).  A column whose rows 1-7 are
+	 * zero is its first row four times: libjpeg's shortcut, which the
+	 * full formulas give too. */
+	for (int c = 0; c < 8; c++) {
+		int64_t z[8], t0, t2, t10, t12, o0, o2;
+
+		if (c == 4 || (used & COLUMN(c)) == 0) {
+			ws[0][c] = ws[1][c] = ws[2][c] = ws[3][c] = 0;
+			continue;
+		}
+		z[0] = c == 0 ? 0 : blk[c] * q[c]; /* DC: the second step's */
+		bad |= wild(z[0]);
+		if ((used & AC_ROWS_4X4(c)) == 0) {
+			ws[0][c] = ws[1][c] = ws[2][c] = ws[3][c] = z[0] * 4;
+			continue;
+		}
+		for (int r = 1; r < 8; r++) {
+			z[r] = r == 4 ? 0 : blk[r * 8 + c] * q[r * 8 + c];
+			bad |= wild(z[r]);
+		}
+		t0 = z[0] * (1 << 14);
+		t2 = z[2] * F_1_847 - z[6] * F_0_765;
+		t10 = t0 + t2, t12 = t0 - t2;
+		odd_4x4(z[1], z[3], z[5], z[7], &o0, &o2);
+		ws[0][c] = descale(t10 + o2, 12);
+		ws[3][c] = descale(t10 - o2, 12);
+		ws[1][c] = descale(t12 + o0, 12);
+		ws[2][c] = descale(t12 - o0, 12);
+	}
+	/* Pass 2, rows: all but the column 0 term. */
+	for (int r = 0; r < 4; r++) {
+		const int64_t *w = ws[r];
+		int64_t e = w[2] * F_1_847 - w[6] * F_0_765, o0, o2;
+
+		for (int c = 1; c < 8; c++)
+			bad |= over16(w[c]);
+		odd_4x4(w[1], w[3], w[5], w[7], &o0, &o2);
+		if (bad) /* the rest would not fit 32 bits */
+			e = o0 = o2 = 0;
+		p->col0[r] = (int32_t)w[0];
+		p->even[r] = (int32_t)e;
+		p->odd0[r] = (int32_t)o0;
+		p->odd2[r] = (int32_t)o2;
+	}
+	p->ok = !bad;
+}
+
+int jpegdc_idct_4x4_dc(const struct idct4 *p, int16_t dc, uint16_t q0,
+		       uint8_t *out, size_t stride)
+{
+	int64_t z0 = dc * q0;
+
+	if (!p->ok || wild(z0))
+		return -1;
+	if (p->flat) {
+		/* ((4 z0) 2^14 + 2^18) >> 19, as jpegdc_idct_2x2_dc's */
+		int v = sample_red((z0 * 4 + 16) >> 5);
+
+		if (v < 0)
+			return -1;
+		for (int r = 0; r < 4; r++)
+			memset(out + (size_t)r * stride, v, 4);
+		return 0;
+	}
+	for (int r = 0; r < 4; r++) {
+		/* Column 0's first pass: its DC term is a whole step. */
+		int64_t w0 = z0 * 4 + p->col0[r], t0, t10, t12, v[4];
+		uint8_t *o = out + (size_t)r * stride;
+
+		if (over16(w0))
+			return -1;
+		t0 = w0 * (1 << 14);
+		t10 = t0 + p->even[r], t12 = t0 - p->even[r];
+		v[0] = t10 + p->odd2[r] + (1 << 18);
+		v[1] = t12 + p->odd0[r] + (1 << 18);
+		v[2] = t12 - p->odd0[r] + (1 << 18);
+		v[3] = t10 - p->odd2[r] + (1 << 18);
+		for (int k = 0; k < 4; k++) {
+			int s;
+
+			if (v[k] < INT32_MIN || v[k] > INT32_MAX ||
+			    (s = sample_red(v[k] >> 19)) < 0)
+				return -1;
+			o[k] = (uint8_t)s;
+		}
+	}
+	return 0;
+}
+
+int jpegdc_idct_2x2_c(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		      uint8_t *out, size_t stride)
+{
+	struct idct2 part;
+
+	jpegdc_idct_2x2_ac(blk, q, nz, &part);
+	return jpegdc_idct_2x2_dc(&part, blk[0], q[0], out, stride);
+}
+
+int jpegdc_idct_4x4_c(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		      uint8_t *out, size_t stride)
+{
+	struct idct4 part;
+
+	jpegdc_idct_4x4_ac(blk, q, nz, &part);
+	return jpegdc_idct_4x4_dc(&part, blk[0], q[0], out, stride);
+}
+
+#ifdef __SSE2__
+/*
+ * libjpeg-turbo's jsimd_idct_4x4_sse2 and jsimd_idct_2x2_sse2
+ * (simd/x86_64/jidctred-sse2.asm) step for step: the same 16-bit
+ * products, 32-bit sums, saturating packs and shortcut, so the same
+ * samples for any block, wild ones included.
+ */
+
+/* A vector of the 16-bit pair (a, b), four times: pmaddwd's constants. */
+#define PAIRS(a, b) _mm_set_epi16((b), (a), (b), (a), (b), (a), (b), (a))
+
+static inline __m128i row_dq(const int16_t *blk, const uint16_t *q, int r)
+{
+	return _mm_mullo_epi16(_mm_loadu_si128((const __m128i *)(blk + r * 8)),
+			       _mm_loadu_si128((const __m128i *)(q + r * 8)));
+}
+
+static inline __m128i descale32(__m128i x, int n)
+{
+	return _mm_srai_epi32(_mm_add_epi32(x, _mm_set1_epi32(1 << (n - 1))), n);
+}
+
+/* The end of both: a 32-bit sum to 16 bits, to 8 (each saturating), plus
+ * 128 (packssdw, packsswb, paddb). */
+static inline uint8_t pack_sample(int32_t v)
+{
+	return (uint8_t)((v < -128 ? -128 : v > 127 ? 127 : v) + 128);
+}
+
+/* pmullw: the low 16 bits of the product. */
+static inline int32_t mul16(int16_t a, uint16_t b)
+{
+	return (int16_t)(uint16_t)((uint32_t)(int32_t)a * b);
+}
+
+/* 32-bit sums and shifts that wrap, as SSE2's do. */
+static inline int32_t wrap32(uint32_t v)
+{
+	return (int32_t)v;
+}
+
+int jpegdc_idct_4x4(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		    uint8_t *out, size_t stride)
+{
+	const __m128i zero = _mm_setzero_si128();
+	__m128i c01, c23, c45, c67, x0, x1, x4, x6, x7;
+
+	if ((nz & ~0x10ull) == 0) {
+		/* Only the DC term that matters (row 0's column 4 is not
+		 * used): the shortcut, its 16-bit shift wrapping, and one
+		 * sample, worked out without loading the block (just
+		 * stored: its loads would wait on the stores). */
+		int32_t w0 = (int16_t)(uint16_t)((uint32_t)mul16(blk[0], q[0]) << 2);
+		uint8_t v = pack_sample((w0 * 16384 + (1 << 18)) >> 19);
+
+		for (int r = 0; r < 4; r++)
+			memset(out + (size_t)r * stride, v, 4);
+		return 0;
+	}
+	/* Pass 1, columns: rows 1-3 and 5-7 all zero is the shortcut. */
+	x0 = _mm_or_si128(_mm_loadu_si128((const __m128i *)(blk + 8)),
+			  _mm_loadu_si128((const __m128i *)(blk + 16)));
+	x0 = _mm_or_si128(x0, _mm_loadu_si128((const __m128i *)(blk + 24)));
+	x0 = _mm_or_si128(x0, _mm_loadu_si128((const __m128i *)(blk + 40)));
+	x0 = _mm_or_si128(x0, _mm_loadu_si128((const __m128i *)(blk + 48)));
+	x0 = _mm_or_si128(x0, _mm_loadu_si128((const __m128i *)(blk + 56)));
+	if (_mm_movemask_epi8(_mm_cmpeq_epi16(x0, zero)) == 0xFFFF) {
+		__m128i in0 = _mm_slli_epi16(row_dq(blk, q, 0), 2);
+		__m128i lo = _mm_unpacklo_epi16(in0, in0);
+		__m128i hi = _mm_unpackhi_epi16(in0, in0);
+
+		c01 = _mm_shuffle_epi32(lo, 0x50);
+		c23 = _mm_shuffle_epi32(lo, 0xFA);
+		c45 = _mm_shuffle_epi32(hi, 0x50);
+		c67 = _mm_shuffle_epi32(hi, 0xFA);
+	} else {
+		__m128i r1 = row_dq(blk, q, 1), r3 = row_dq(blk, q, 3);
+		__m128i r5 = row_dq(blk, q, 5), r7 = row_dq(blk, q, 7);
+		__m128i r0 = row_dq(blk, q, 0), r2 = row_dq(blk, q, 2);
+		__m128i r6 = row_dq(blk, q, 6);
+		__m128i a_lo = _mm_unpacklo_epi16(r1, r3), a_hi = _mm_unpackhi_epi16(r1, r3);
+		__m128i b_lo = _mm_unpacklo_epi16(r5, r7), b_hi = _mm_unpackhi_epi16(r5, r7);
+		__m128i t2l = _mm_add_epi32(_mm_madd_epi16(a_lo, PAIRS(F_2_562, F_0_899)),
+					    _mm_madd_epi16(b_lo, PAIRS(-F_0_601, -F_0_509)));
+		__m128i t2h = _mm_add_epi32(_mm_madd_epi16(a_hi, PAIRS(F_2_562, F_0_899)),
+					    _mm_madd_epi16(b_hi, PAIRS(-F_0_601, -F_0_509)));
+		__m128i t0l = _mm_add_epi32(_mm_madd_epi16(a_lo, PAIRS(F_1_061, -F_2_172)),
+					    _mm_madd_epi16(b_lo, PAIRS(F_1_451, -F_0_211)));
+		__m128i t0h = _mm_add_epi32(_mm_madd_epi16(a_hi, PAIRS(F_1_061, -F_2_172)),
+					    _mm_madd_epi16(b_hi, PAIRS(F_1_451, -F_0_211)));
+		__m128i e0l = _mm_srai_epi32(_mm_unpacklo_epi16(zero, r0), 2);
+		__m128i e0h = _mm_srai_epi32(_mm_unpackhi_epi16(zero, r0), 2);
+		__m128i e2l = _mm_madd_epi16(_mm_unpacklo_epi16(r2, r6),
+					     PAIRS(F_1_847, -F_0_765));
+		__m128i e2h = _mm_madd_epi16(_mm_unpackhi_epi16(r2, r6),
+					     PAIRS(F_1_847, -F_0_765));
+		__m128i t10l = _mm_add_epi32(e0l, e2l), t10h = _mm_add_epi32(e0h, e2h);
+		__m128i t12l = _mm_sub_epi32(e0l, e2l), t12h = _mm_sub_epi32(e0h, e2h);
+		__m128i d0 = _mm_packs_epi32(descale32(_mm_add_epi32(t10l, t2l), 12),
+					     descale32(_mm_add_epi32(t10h, t2h), 12));
+		__m128i d3 = _mm_packs_epi32(descale32(_mm_sub_epi32(t10l, t2l), 12),
+					     descale32(_mm_sub_epi32(t10h, t2h), 12));
+		__m128i d1 = _mm_packs_epi32(descale32(_mm_add_epi32(t12l, t0l), 12),
+					     descale32(_mm_add_epi32(t12h, t0h), 12));
+		__m128i d2 = _mm_packs_epi32(descale32(_mm_sub_epi32(t12l, t0l), 12),
+					     descale32(_mm_sub_epi32(t12h, t0h), 12));
+		/* to columns: c01 = rows 0-3 of column 0, then of column 1 */
+		__m128i p01l = _mm_unpacklo_epi16(d0, d1), p01h = _mm_unpackhi_epi16(d0, d1);
+		__m128i p23l = _mm_unpacklo_epi16(d2, d3), p23h = _mm_unpackhi_epi16(d2, d3);
+
+		c01 = _mm_unpacklo_epi32(p01l, p23l);
+		c23 = _mm_unpackhi_epi32(p01l, p23l);
+		c45 = _mm_unpacklo_epi32(p01h, p23h);
+		c67 = _mm_unpackhi_epi32(p01h, p23h);
+	}
+	/* Pass 2, the four rows at once (a lane each). */
+	{
+		__m128i t0 = _mm_srai_epi32(_mm_unpacklo_epi16(zero, c01), 2);
+		__m128i a = _mm_unpackhi_epi16(c01, c23); /* columns 1 and 3 */
+		__m128i b = _mm_unpackhi_epi16(c45, c67); /* 5 and 7 */
+		__m128i t2 = _mm_add_epi32(_mm_madd_epi16(a, PAIRS(F_2_562, F_0_899)),
+					   _mm_madd_epi16(b, PAIRS(-F_0_601, -F_0_509)));
+		__m128i o0 = _mm_add_epi32(_mm_madd_epi16(a, PAIRS(F_1_061, -F_2_172)),
+					   _mm_madd_epi16(b, PAIRS(F_1_451, -F_0_211)));
+		__m128i e = _mm_madd_epi16(_mm_unpacklo_epi16(c23, c67),
+					   PAIRS(F_1_847, -F_0_765));
+		__m128i t10 = _mm_add_epi32(t0, e), t12 = _mm_sub_epi32(t0, e);
+		__m128i s0 = descale32(_mm_add_epi32(t10, t2), 19);
+		__m128i s1 = descale32(_mm_add_epi32(t12, o0), 19);
+		__m128i s2 = descale32(_mm_sub_epi32(t12, o0), 19);
+		__m128i s3 = descale32(_mm_sub_epi32(t10, t2), 19);
+
+		x4 = _mm_packs_epi32(s0, s2);
+		x7 = _mm_packs_epi32(s1, s3);
+		x0 = _mm_unpackhi_epi16(x4, x7);
+		x4 = _mm_unpacklo_epi16(x4, x7);
+		x6 = _mm_unpackhi_epi32(x4, x0);
+		x4 = _mm_unpacklo_epi32(x4, x0);
+		x4 = _mm_add_epi8(_mm_packs_epi16(x4, x6), _mm_set1_epi8((char)0x80));
+	}
+	x1 = x4;
+	for (int r = 0; r < 4; r++) {
+		uint32_t v = (uint32_t)_mm_cvtsi128_si32(x1);
+
+		memcpy(out + (size_t)r * stride, &v, 4);
+		x1 = _mm_srli_si128(x1, 4);
+	}
+	return 0;
+}
+
+int jpegdc_idct_2x2(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		    uint8_t *out, size_t stride)
+{
+	const __m128i hi16 = _mm_set1_epi32((int)0xFFFF0000u);
+	__m128i x0, x1, x2, x3, x4, x5, x6, x7, a0, b0, a, b;
+	uint16_t w;
+
+	if ((nz & USED_2X2) == 0) {
+		/* The DC term alone, as the code below makes it: row 0's
+		 * first pass is 4 dq exactly, the second shift wraps. */
+		int32_t w0 = mul16(blk[0], q[0]) * 4;
+		int32_t v = wrap32((uint32_t)w0 << 15);
+
+		v = wrap32((uint32_t)v + (1u << 19)) >> 20;
+		out[0] = out[1] = out[stride] = out[stride + 1] = pack_sample(v);
+		return 0;
+	}
+	/* Pass 1, columns 0, 1, 3, 5 and 7: odd parts. */
+	x0 = row_dq(blk, q, 1), x1 = row_dq(blk, q, 3);
+	x2 = row_dq(blk, q, 5), x3 = row_dq(blk, q, 7);
+	x4 = _mm_madd_epi16(_mm_unpacklo_epi16(x0, x1), PAIRS(29692, -10426));
+	x5 = _mm_madd_epi16(_mm_unpacklo_epi16(x2, x3), PAIRS(6967, -5906));
+	x0 = _mm_or_si128(_mm_srli_epi32(x0, 16), _mm_and_si128(x1, hi16));
+	x2 = _mm_or_si128(_mm_srli_epi32(x2, 16), _mm_and_si128(x3, hi16));
+	x0 = _mm_madd_epi16(x0, PAIRS(29692, -10426));
+	x2 = _mm_madd_epi16(x2, PAIRS(6967, -5906));
+	x4 = _mm_add_epi32(x4, x5); /* column 0 in lane 0 */
+	x0 = _mm_add_epi32(x0, x2); /* columns 1, 3, 5, 7 */
+	/* even parts: row 0 << 15 */
+	x6 = row_dq(blk, q, 0);
+	x1 = _mm_srai_epi32(_mm_and_si128(x6, hi16), 1);
+	x6 = _mm_srai_epi32(_mm_slli_epi32(x6, 16), 1);
+	a0 = _mm_add_epi32(x6, x4), b0 = _mm_sub_epi32(x6, x4);
+	a = _mm_add_epi32(x1, x0), b = _mm_sub_epi32(x1, x0);
+	x6 = descale32(_mm_unpacklo_epi32(a0, b0), 13);  /* A0 B0 */
+	x1 = descale32(_mm_unpacklo_epi64(a, b), 13);    /* A1 A3 B1 B3 */
+	x7 = descale32(_mm_unpackhi_epi64(a, b), 13);    /* A5 A7 B5 B7 */
+	/* Pass 2, both rows. */
+	x1 = _mm_madd_epi16(_mm_packs_epi32(x1, x1), PAIRS(29692, -10426));
+	x7 = _mm_madd_epi16(_mm_packs_epi32(x7, x7), PAIRS(6967, -5906));
+	x1 = _mm_add_epi32(x1, x7);
+	x6 = _mm_slli_epi32(x6, 15);
+	x4 = _mm_sub_epi32(x6, x1);
+	x6 = _mm_add_epi32(x6, x1);
+	x6 = descale32(_mm_unpacklo_epi32(x6, x4), 20); /* C0 D0 C1 D1 */
+	x6 = _mm_packs_epi32(x6, x6);
+	x6 = _mm_add_epi8(_mm_packs_epi16(x6, x6), _mm_set1_epi8((char)0x80));
+	w = (uint16_t)_mm_extract_epi16(x6, 0);
+	memcpy(out, &w, 2);
+	w = (uint16_t)_mm_extract_epi16(x6, 1);
+	memcpy(out + stride, &w, 2);
+	return 0;
+}
+#else
+int jpegdc_idct_2x2(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		    uint8_t *out, size_t stride)
+{
+	return jpegdc_idct_2x2_c(blk, q, nz, out, stride);
+}
+
+int jpegdc_idct_4x4(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		    uint8_t *out, size_t stride)
+{
+	return jpegdc_idct_4x4_c(blk, q, nz, out, stride);
+}
+#endif
 
 /* ---- the scan ------------------------------------------------------- */
 
@@ -315,7 +683,6 @@ static int block(struct scan *s, struct comp *c, uint8_t *out)
 {
 	int16_t blk[64];
 	uint64_t nz;
-	struct idct2 part;
 
 	if (dc_decode(&s->b, c->dc, &c->pred) < 0)
 		return -1;
@@ -329,8 +696,9 @@ static int block(struct scan *s, struct comp *c, uint8_t *out)
 	blk[0] = (int16_t)c->pred;
 	if (ac_values(&s->b, c->ac, blk, &nz) < 0)
 		return -1;
-	jpegdc_idct_2x2_ac(blk, c->q, nz, &part);
-	return jpegdc_idct_2x2_dc(&part, blk[0], c->q[0], out, c->stride);
+	if (c->sz == 2)
+		return jpegdc_idct_2x2(blk, c->q, nz, out, c->stride);
+	return jpegdc_idct_4x4(blk, c->q, nz, out, c->stride);
 }
 
 int jpegdc_mcu(struct job *j, struct scan *s, unsigned mx, unsigned my)
@@ -450,8 +818,10 @@ static int comp_tables(struct job *j, struct jpeg_decompress_struct *ci,
 	return 0;
 }
 
-/* Sets up j for the file in ci: 0, or 1 when it is not one we take. */
-static int job_setup(struct job *j, struct jpeg_decompress_struct *ci)
+/* Sets up j for the file in ci at scale/8 (1 or 2): 0, or 1 when it is
+ * not one we take. */
+static int job_setup(struct job *j, struct jpeg_decompress_struct *ci,
+		     unsigned scale)
 {
 	const jpeg_component_info *k = ci->comp_info;
 	unsigned nhuff = 0;
@@ -470,7 +840,8 @@ static int job_setup(struct job *j, struct jpeg_decompress_struct *ci)
 		/* One component: an MCU is one block, whatever its sampling. */
 		j->mcus_x = (ci->image_width + 7) / 8;
 		j->mcus_y = (ci->image_height + 7) / 8;
-		j->comp[0].h = j->comp[0].v = j->comp[0].sz = 1;
+		j->comp[0].h = j->comp[0].v = 1;
+		j->comp[0].sz = scale;
 	} else if (j->ncomp == 3 && ci->jpeg_color_space == JCS_YCbCr) {
 		unsigned h = (unsigned)k[0].h_samp_factor;
 		unsigned v = (unsigned)k[0].v_samp_factor;
@@ -481,21 +852,26 @@ static int job_setup(struct job *j, struct jpeg_decompress_struct *ci)
 		if (h > 2 || v > 2)
 			return 1;
 		/*
-		 * At 1/8 libjpeg-turbo gives each component one square IDCT
-		 * size (jdmaster.c; it has no 2x1 IDCT): 2 for 4:2:0's
-		 * chroma, whose 2x2 blocks are then full size; 1 for 4:2:2's
-		 * and 4:4:0's, whose samples its box upsampling then repeats
-		 * (jdsample.c: below 2/8 it never upsamples the fancy way).
+		 * libjpeg-turbo gives each component one square IDCT size
+		 * (jdmaster.c; it has no 2x1 IDCT), doubled for chroma where
+		 * that saves upsampling.  At 1/8: 2 for 4:2:0's chroma, whose
+		 * 2x2 blocks are then full size; 1 for 4:2:2's and 4:4:0's,
+		 * whose samples its box upsampling then repeats (jdsample.c:
+		 * below 2/8 it never upsamples the fancy way).  At 2/8: 4 for
+		 * 4:2:0's chroma, 2 for 4:4:4's; 4:2:2 and 4:4:0 would need
+		 * its fancy upsampling, which this decoder does not do.
 		 */
 		is420 = h == 2 && v == 2;
+		if (scale == 2 && h != v)
+			return 1;
 		j->mcus_x = (ci->image_width + 8 * h - 1) / (8 * h);
 		j->mcus_y = (ci->image_height + 8 * v - 1) / (8 * v);
 		j->comp[0].h = h;
 		j->comp[0].v = v;
-		j->comp[0].sz = 1;
+		j->comp[0].sz = scale;
 		for (int c = 1; c < 3; c++) {
 			j->comp[c].h = j->comp[c].v = 1;
-			j->comp[c].sz = is420 ? 2 : 1;
+			j->comp[c].sz = is420 ? 2 * scale : scale;
 		}
 		j->hs = is420 ? 0 : h - 1;
 		j->vs = is420 ? 0 : v - 1;
@@ -631,11 +1007,11 @@ static int decode_planes(struct job *j, const uint8_t *data, size_t len,
 /* Fills *out for the file in ci from j's planes: 0, or -1 when memory
  * ran out. */
 static int image_fill(const struct job *j,
-		      const struct jpeg_decompress_struct *ci,
+		      const struct jpeg_decompress_struct *ci, unsigned scale,
 		      struct jpegdc_image *out)
 {
-	out->width = (ci->image_width + 7) / 8;
-	out->height = (ci->image_height + 7) / 8;
+	out->width = (unsigned)(((unsigned long long)ci->image_width * scale + 7) / 8);
+	out->height = (unsigned)(((unsigned long long)ci->image_height * scale + 7) / 8);
 	out->channels = j->ncomp;
 	out->threads = j->threads ? j->threads : 1;
 	for (unsigned c = 0; c < j->ncomp; c++) {
@@ -649,7 +1025,7 @@ static int image_fill(const struct job *j,
 	return 0;
 }
 
-int jpegdc_decode(const unsigned char *data, size_t len,
+int jpegdc_decode(const unsigned char *data, size_t len, unsigned scale,
 		  int (*stop)(void *arg), void *arg, struct jpegdc_image *out,
 		  struct err *e)
 {
@@ -658,6 +1034,8 @@ int jpegdc_decode(const unsigned char *data, size_t len,
 	struct job *j = NULL;
 	int rc = 1;
 
+	if (scale != 1 && scale != 2)
+		return 1;
 	pthread_once(&tables_once, tables_init);
 	jpegdc_busy(1);
 	if (read_header(&ci, &je, data, len) != 0)
@@ -665,7 +1043,12 @@ int jpegdc_decode(const unsigned char *data, size_t len,
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		goto oom;
-	if (job_setup(j, &ci) != 0)
+	if (job_setup(j, &ci, scale) != 0)
+		goto out;
+	/* At 2/8 one thread of ours is no faster than libjpeg-turbo: only a
+	 * scan split between two is worth taking. */
+	if (scale == 2 && (j->restart != 0 ||
+			   !jpegdc_split_wanted(ci.src->bytes_in_buffer)))
 		goto out;
 	if (planes_alloc(j) < 0)
 		goto oom;
@@ -673,7 +1056,7 @@ int jpegdc_decode(const unsigned char *data, size_t len,
 			   stop, arg, e);
 	if (rc != 0)
 		goto out;
-	if (image_fill(j, &ci, out) < 0)
+	if (image_fill(j, &ci, scale, out) < 0)
 		goto oom;
 	goto out;
 oom:
@@ -686,4 +1069,18 @@ out:
 	jpeg_destroy_decompress(&ci);
 	jpegdc_busy(-1);
 	return rc;
+}
+
+size_t jpegdc_estimate(unsigned w, unsigned h, unsigned scale, size_t len)
+{
+	size_t sw = ((size_t)w * scale + 7) / 8 + 16, sh = ((size_t)h * scale + 7) / 8 + 16;
+	/* The pixels and the planes (at most three at their size). */
+	size_t bytes = sw * sh * 3 * 2 + CHUNK + MARGIN;
+
+	if (len >= jpegdc_split_bytes)
+		/* The unstuffed data; the second thread's notes on its half
+		 * (about a byte a pixel for 4:4:4) and the AC values it keeps
+		 * (2 bytes each, about one a byte of data). */
+		bytes += len + (size_t)w * h / 2 + 2 * len;
+	return bytes;
 }

@@ -94,8 +94,11 @@ static inline void skip(struct bits *b, unsigned k)
 static inline int extend(uint64_t acc, unsigned len, unsigned k)
 {
 	int v = (int)((acc << len) >> (64 - k));
+	/* All ones when v is negative's code (below 2^(k-1)), else zero:
+	 * no branch, whose way a coefficient's sign would pick at random. */
+	int neg = (v - (1 << (k - 1))) >> 31;
 
-	return v < (1 << (k - 1)) ? v - (1 << k) + 1 : v;
+	return v + (neg & (int)(1u - (1u << k)));
 }
 
 /* The symbol of the code at the top of the 16 bits w, trying lengths from
@@ -198,30 +201,38 @@ static inline int ac_values(struct bits *b, const struct huff *h, int16_t *blk,
 		     uint64_t *nz)
 {
 	uint64_t mask = 0;
+	struct bits r = *b; /* in registers: the stores to blk might alias b */
 
 	for (unsigned k = 1; k < 64; k++) {
 		uint64_t acc;
 		uint32_t e;
 		unsigned rs, s;
 
-		refill(b);
-		e = next_code(b, h, 0);
+		/* A code and its extra bits take 31 bits at most: refill
+		 * only below that (a branch mostly taken one way), off the
+		 * chain of one code's length to the next code's lookup. */
+		if (r.n < 32)
+			refill(&r);
+		e = next_code(&r, h, 0);
 		if (e == 0)
 			return -1;
-		acc = b->acc;
-		skip(b, e & 0xFF);
+		acc = r.acc;
+		skip(&r, e & 0xFF);
 		rs = e >> 24, s = rs & 15;
 		if (s != 0) {
+			unsigned at;
+
 			k += rs >> 4;
-			blk[jpegdc_natural[k]] =
-				(int16_t)extend(acc, (e >> 16) & 0xFF, s);
-			mask |= 1ull << jpegdc_natural[k];
+			at = jpegdc_natural[k];
+			blk[at] = (int16_t)extend(acc, (e >> 16) & 0xFF, s);
+			mask |= 1ull << at;
 		} else if (rs == 0xF0) {
 			k += 15;
 		} else {
 			break;
 		}
 	}
+	*b = r;
 	*nz = mask;
 	return 0;
 }
@@ -238,9 +249,14 @@ static inline uint8_t idct_1x1(int16_t dc, int q)
  * the ones libjpeg's 2x2 inverse DCT tests for zero. */
 #define ODD_ROWS(c) (0x0100010001000100ull << (c))
 
-/* A 2x2 output sample: libjpeg's C table and its SIMD code (saturating)
- * agree from -384 to 511; -1 outside, which no valid file reaches. */
-static inline int sample_2x2(int64_t x)
+/* Bits of column c's AC coefficients in rows 1, 2, 3, 5, 6 and 7: the
+ * ones libjpeg's 4x4 inverse DCT tests for zero. */
+#define AC_ROWS_4X4(c) (0x0101010001010100ull << (c))
+
+/* A 2x2 or 4x4 output sample: libjpeg's C table and its SIMD code
+ * (saturating) agree from -384 to 511; -1 outside, which no valid file
+ * reaches. */
+static inline int sample_red(int64_t x)
 {
 	if (x < -384 || x > 511)
 		return -1;
@@ -270,18 +286,24 @@ static inline int over32(int64_t a, int64_t b)
 }
 
 /*
- * libjpeg's 2x2 inverse DCT (jidctred.c), in two steps: all that does not
- * depend on the DC coefficient, then the outputs from it.  (The tail of a
- * split decode, below, does the first step before it knows its DC
- * values.)  libjpeg-turbo runs it as SIMD code in 16 bits: a block whose
- * values leave 16 bits on the way (no valid file's do), where the two
- * could differ, is refused.
+ * libjpeg's 2x2 inverse DCT (jidctred.c) in C, for machines without SSE2
+ * (see jpegdc_idct_2x2() below), in two steps: all that does not depend
+ * on the DC coefficient, then the outputs from it.  libjpeg-turbo runs it
+ * as SIMD code in 16 bits: a block whose values leave 16 bits on the way
+ * (no valid file's do), where the two could differ, is refused.
  */
 struct idct2 {
 	int64_t odd0;   /* column 0's odd part (pass 1) */
 	int64_t odd[2]; /* each output row's odd part (pass 2) */
 	int ok;
+	int flat;       /* no AC coefficient it uses: all zero */
 };
+
+/* Bit c of every row: column c's coefficients. */
+#define COLUMN(c) (0x0101010101010101ull << (c))
+/* The AC coefficients libjpeg's 2x2 inverse DCT uses: rows and columns
+ * 0, 1, 3, 5 and 7 (bit r*8+c). */
+#define USED_2X2 0xAB00AB00AB00ABAAull
 
 /* The first step of libjpeg's 2x2 inverse DCT, for blk with quant table
  * q; nz marks blk's non-zero AC coefficients, so the columns that are all
@@ -295,14 +317,59 @@ void jpegdc_idct_2x2_ac(const int16_t *blk, const uint16_t *q, uint64_t nz,
 int jpegdc_idct_2x2_dc(const struct idct2 *p, int16_t dc, uint16_t q0,
 		       uint8_t *out, size_t stride);
 
+/*
+ * libjpeg's 4x4 inverse DCT (jidctred.c), split the same way: its first
+ * pass is linear in the DC coefficient (a multiple of the rounding step),
+ * so all but column 0's DC term is worked out first.  The values kept fit
+ * 32 bits whenever ok is set.
+ */
+struct idct4 {
+	int32_t col0[4];  /* column 0's first-pass outputs, DC term aside */
+	int32_t even[4];  /* each row's even part, column 0 aside (pass 2) */
+	int32_t odd0[4], odd2[4]; /* each row's odd parts (pass 2) */
+	int ok;
+	int flat;         /* no AC coefficient it uses: all zero */
+};
+
+/* The AC coefficients libjpeg's 4x4 inverse DCT uses: all but row and
+ * column 4. */
+#define USED_4X4 0xEFEFEF00EFEFEFEEull
+
+/* The first step of libjpeg's 4x4 inverse DCT, as jpegdc_idct_2x2_ac(). */
+void jpegdc_idct_4x4_ac(const int16_t *blk, const uint16_t *q, uint64_t nz,
+			struct idct4 *p);
+
+/* The second step: the 4x4 outputs from the DC coefficient dc into out,
+ * rows stride apart; -1 when the block is refused. */
+int jpegdc_idct_4x4_dc(const struct idct4 *p, int16_t dc, uint16_t q0,
+		       uint8_t *out, size_t stride);
+
+/*
+ * libjpeg's 2x2 and 4x4 inverse DCTs of blk (natural order, quantised; q
+ * its table) into out, rows stride apart; nz marks blk's non-zero AC
+ * coefficients.  With SSE2 they are libjpeg-turbo's SSE2 code (exactly
+ * its jsimd_idct_2x2/4x4) and never refuse; else the C steps above, which
+ * refuse (-1) a block their result could differ on.  Returns 0 or -1.
+ */
+int jpegdc_idct_2x2(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		    uint8_t *out, size_t stride);
+int jpegdc_idct_4x4(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		    uint8_t *out, size_t stride);
+
+/* The same, always by the C steps (tests compare the two). */
+int jpegdc_idct_2x2_c(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		      uint8_t *out, size_t stride);
+int jpegdc_idct_4x4_c(const int16_t *blk, const uint16_t *q, uint64_t nz,
+		      uint8_t *out, size_t stride);
+
 /* ---- the scan ------------------------------------------------------- */
 
 struct comp {
 	struct huff *dc, *ac;
 	uint16_t q[64];    /* quantisation, natural order */
 	unsigned h, v;     /* blocks per MCU across and down */
-	unsigned sz;       /* samples per block side: 1 (DC), 2 (2x2 IDCT) */
-	uint8_t *plane;    /* the component at 1/8 scale */
+	unsigned sz;       /* samples per block side: 1 (DC), 2 or 4 (IDCT) */
+	uint8_t *plane;    /* the component at the decode's scale */
 	size_t stride;
 	uint32_t pred;     /* DC predictor; wraps as libjpeg's int does */
 };

@@ -55,6 +55,7 @@ struct tail_mcu {
 	uint64_t pos;     /* bit at which the MCU starts */
 	uint32_t pred[3]; /* the tail's DC predictors there */
 	uint32_t chain;
+	uint32_t val;     /* its first AC value in the tail's vals */
 };
 
 struct tail {
@@ -66,10 +67,12 @@ struct tail {
 	int marker;        /* the marker after it */
 	_Atomic int ready; /* len and marker set, the data in buf */
 	unsigned cap;      /* MCUs it may note */
-	unsigned bpm, fpm; /* blocks per MCU; of them, 2x2 ones */
+	unsigned bpm, cpm;  /* blocks per MCU; of them, ones with an IDCT */
 	struct tail_mcu *rec;
 	uint32_t *dc;       /* bpm per MCU: DC values by the tail's predictors */
-	struct idct2 *part; /* fpm per MCU: the first step of their IDCTs */
+	uint64_t *nz;       /* cpm per MCU: those blocks' non-zero AC ... */
+	int16_t *vals;      /* ... whose values, block after block, are here */
+	size_t nvals, vcap; /* values kept (all MCUs noted), room for them */
 	unsigned chain_end[CHAINS]; /* first MCU a chain could not decode */
 	int chain_err[CHAINS];      /* ... for a bad code or the data's end */
 	unsigned chains;
@@ -118,14 +121,14 @@ static uint64_t bit_pos(const struct bits *b, const uint8_t *buf)
 static int tail_mcu(struct tail *t, struct bits *b, uint32_t *pred, unsigned m)
 {
 	uint32_t *dc = t->dc + (size_t)m * t->bpm;
-	struct idct2 *part = t->part + (size_t)m * t->fpm;
+	uint64_t *nz = t->nz + (size_t)m * t->cpm;
+	size_t nv = t->nvals;
 
 	for (unsigned c = 0; c < t->j->ncomp; c++) {
 		const struct comp *cp = &t->j->comp[c];
 
 		for (unsigned i = 0; i < cp->h * cp->v; i++) {
 			int16_t blk[64];
-			uint64_t nz;
 
 			if (dc_decode(b, cp->dc, &pred[c]) < 0)
 				return -1;
@@ -136,12 +139,17 @@ static int tail_mcu(struct tail *t, struct bits *b, uint32_t *pred, unsigned m)
 				continue;
 			}
 			memset(blk, 0, sizeof(blk));
-			if (ac_values(b, cp->ac, blk, &nz) < 0)
+			if (ac_values(b, cp->ac, blk, nz) < 0)
 				return -1;
-			jpegdc_idct_2x2_ac(blk, cp->q, nz, part++);
+			/* The non-zero values only: a few per block. */
+			for (uint64_t bits = *nz++; bits != 0; bits &= bits - 1)
+				t->vals[nv++] = blk[__builtin_ctzll(bits)];
 		}
 	}
-	return bit_pos(b, t->buf) > (uint64_t)t->len * 8 ? -1 : 0;
+	if (bit_pos(b, t->buf) > (uint64_t)t->len * 8)
+		return -1;
+	t->nvals = nv;
+	return 0;
 }
 
 /* Unstuffs the second half of the data into t->buf from t->start on,
@@ -177,9 +185,12 @@ static unsigned tail_chain(struct tail *t, size_t at, unsigned m,
 		if ((m & 63) == 0 &&
 		    atomic_load_explicit(&t->quit, memory_order_relaxed))
 			break;
+		if (t->nvals + (size_t)t->cpm * 63 > t->vcap)
+			break; /* out of room, as at t->cap */
 		t->rec[m].pos = bit_pos(&b, t->buf);
 		memcpy(t->rec[m].pred, pred, sizeof(pred));
 		t->rec[m].chain = k;
+		t->rec[m].val = (uint32_t)t->nvals;
 		if (tail_mcu(t, &b, pred, m) < 0) {
 			t->chain_err[k] = 1;
 			break;
@@ -215,7 +226,8 @@ static int tail_place(const struct tail *t, unsigned m)
 {
 	struct job *j = t->out;
 	const uint32_t *dc = t->dc + (size_t)m * t->bpm;
-	const struct idct2 *part = t->part + (size_t)m * t->fpm;
+	const uint64_t *nz = t->nz + (size_t)m * t->cpm;
+	const int16_t *val = t->vals + t->rec[m].val;
 	unsigned to = (unsigned)((long)m + t->off);
 	unsigned mx = to % j->mcus_x, my = to / j->mcus_x;
 
@@ -229,11 +241,22 @@ static int tail_place(const struct tail *t, unsigned m)
 				uint8_t *out = cp->plane + y * cp->stride + x;
 				int16_t v = (int16_t)(*dc++ + t->delta[c]);
 
-				if (cp->sz == 1)
+				int16_t blk[64];
+
+				if (cp->sz == 1) {
 					*out = idct_1x1(v, cp->q[0]);
-				else if (jpegdc_idct_2x2_dc(part++, v, cp->q[0], out,
-						     cp->stride) < 0)
+					continue;
+				}
+				memset(blk, 0, sizeof(blk));
+				for (uint64_t bits = *nz; bits != 0; bits &= bits - 1)
+					blk[__builtin_ctzll(bits)] = *val++;
+				blk[0] = v;
+				if ((cp->sz == 2 ? jpegdc_idct_2x2(blk, cp->q, *nz,
+								   out, cp->stride)
+						 : jpegdc_idct_4x4(blk, cp->q, *nz,
+								   out, cp->stride)) < 0)
 					return -1;
+				nz++;
 			}
 	}
 	return 0;
@@ -296,13 +319,19 @@ static int tail_init(struct tail *t, const struct job *j, const struct scan *s,
 	t->cap = total + total / 4 + 64; /* room for MCUs out of step */
 	for (unsigned c = 0; c < j->ncomp; c++) {
 		t->bpm += j->comp[c].h * j->comp[c].v;
-		if (j->comp[c].sz == 2)
-			t->fpm += j->comp[c].h * j->comp[c].v;
+		if (j->comp[c].sz > 1)
+			t->cpm += j->comp[c].h * j->comp[c].v;
 	}
 	t->rec = malloc(sizeof(*t->rec) * t->cap);
 	t->dc = malloc(sizeof(*t->dc) * t->cap * t->bpm);
-	t->part = malloc(sizeof(*t->part) * t->cap * t->fpm + 1);
-	if (t->rec == NULL || t->dc == NULL || t->part == NULL)
+	t->nz = malloc(sizeof(*t->nz) * t->cap * t->cpm + 1);
+	/* A non-zero AC value takes 2 bits or more (its code, its extra
+	 * bits): at most 4 a byte of the half, and a block's worth. */
+	t->vcap = (size_t)(s->end - t->src) * 4 + 64 * (size_t)t->cpm;
+	if (t->vcap > UINT32_MAX) /* rec[].val's range */
+		t->vcap = UINT32_MAX;
+	t->vals = malloc(sizeof(*t->vals) * t->vcap);
+	if (t->rec == NULL || t->dc == NULL || t->nz == NULL || t->vals == NULL)
 		return -1;
 	return 0;
 }
@@ -314,7 +343,8 @@ static void tail_release(struct tail *t)
 	pthread_cond_destroy(&t->cv);
 	free(t->rec);
 	free(t->dc);
-	free(t->part);
+	free(t->nz);
+	free(t->vals);
 }
 
 /* ---- the head ---------------------------------------------------------- */

@@ -468,7 +468,8 @@ static double make_diff(const unsigned char *orig, size_t len, const char *file,
 
 /*
  * The outputs of the 8-bit pipeline (here jpegdc's decode, reductions of
- * 8 and more from a JPEG, then our resize and encoders) are those of
+ * 8 and more from a JPEG at 1/8, of 6 at 2/8, then our resize and
+ * encoders) are those of
  * MagickCore all the way, within a small mean difference, in every
  * format, with EXIF orientation, for 4:2:0, 4:4:4 and greyscale
  * originals; and the originals are ones jpegdc takes, so the comparison
@@ -476,14 +477,20 @@ static double make_diff(const unsigned char *orig, size_t len, const char *file,
  */
 static void test_dc_path(void)
 {
+	/* 8x or more (jpegdc at 1/8), then 6x (at 2/8). */
 	static const char *const outputs[] = { "w300.jpg", "x200.jpg", "300x100.png",
-					       "w250.webp", "w200.gif", "w300-q40.jpg" };
+					       "w250.webp", "w200.gif", "w300-q40.jpg",
+					       "w400.jpg", "x250.png" };
 	struct {
 		const char *sampling;
 		int grey, orientation;
 	} kinds[] = { { "2x2", 0, 1 }, { "1x1", 0, 1 }, { NULL, 1, 1 }, { "2x2", 0, 6 } };
 	struct image_opts fast = opts(), magick = opts();
+	size_t split = jpegdc_split_bytes;
 
+	/* At 2/8 jpegdc takes only a scan it splits between two threads,
+	 * at this size too. */
+	jpegdc_split_bytes = 0;
 	magick.magick_only = 1;
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		size_t len, olen;
@@ -500,11 +507,15 @@ static void test_dc_path(void)
 			free(jpg);
 			len = olen;
 		}
-		CHECK(jpegdc_decode(orig, len, NULL, NULL, &dc, NULL) == 0,
-		      "kind %zu is declined", k);
-		CHECK(dc.channels == (kinds[k].grey ? 1u : 3u), "kind %zu: %u channels",
-		      k, dc.channels);
-		jpegdc_image_release(&dc);
+		for (unsigned scale = 1; scale <= 2; scale++) {
+			CHECK(jpegdc_decode(orig, len, scale, NULL, NULL, &dc, NULL) == 0,
+			      "kind %zu is declined at %u/8", k, scale);
+			CHECK(dc.channels == (kinds[k].grey ? 1u : 3u) &&
+				      dc.width == 300 * scale,
+			      "kind %zu at %u/8: %u wide, %u channels", k, scale,
+			      dc.width, dc.channels);
+			jpegdc_image_release(&dc);
+		}
 		for (size_t i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
 			double d = make_diff(orig, len, outputs[i], &fast, &magick);
 
@@ -518,6 +529,7 @@ static void test_dc_path(void)
 		}
 		free(orig);
 	}
+	jpegdc_split_bytes = split;
 }
 
 /*

@@ -1,5 +1,5 @@
 /*
- * test_jpegdc.c - the DC decoder against libjpeg-turbo's own 1/8 scaling.
+ * test_jpegdc.c - jpegdc against libjpeg-turbo's own 1/8 and 2/8 scaling.
  *
  * JPEGs are made here with libjpeg (greyscale, 4:4:4, 4:2:2, 4:2:0, 4:4:0;
  * odd sizes and files over jpegdc's 64 KB chunk; restart markers; standard
@@ -17,9 +17,23 @@
 #include <jpeglib.h>
 
 #include "jpegdc.h"
+#include "jpegdc_int.h"
 #include "test.h"
 
 enum layout { GREY, YCC444, YCC420, YCC422, YCC440, YCC411, CMYK };
+
+/* The scale under test: 1 or 2 (eighths). */
+static unsigned scale = 1;
+
+/* True for a layout jpegdc takes at the scale under test (at 2/8, the
+ * scans split between two threads: the tests split every one they can,
+ * those without restart markers). */
+static int taken(enum layout l, int restart)
+{
+	if (l == YCC411 || l == CMYK)
+		return 0;
+	return scale == 1 || (l != YCC422 && l != YCC440 && restart == 0);
+}
 
 struct spec {
 	unsigned w, h;
@@ -95,7 +109,7 @@ static unsigned char *make_jpeg(const struct spec *sp, size_t *len)
 	return out;
 }
 
-/* libjpeg's 1/8 decode, with what it warned about. */
+/* libjpeg's decode at the scale under test, with what it warned about. */
 struct ref {
 	unsigned w, h, comps;
 	unsigned char *pixels;
@@ -140,7 +154,7 @@ static int ref_decode(const unsigned char *d, size_t len, struct ref *r)
 		goto out;
 	jpeg_mem_src(&c, d, (unsigned long)len);
 	jpeg_read_header(&c, TRUE);
-	c.scale_num = 1;
+	c.scale_num = scale;
 	c.scale_denom = 8;
 	jpeg_start_decompress(&c);
 	r->w = c.output_width, r->h = c.output_height;
@@ -170,7 +184,7 @@ static int agrees(const unsigned char *d, size_t len, int *took,
 	struct jpegdc_image img = { 0 };
 	struct ref r;
 	struct err e;
-	int rc = jpegdc_decode(d, len, NULL, NULL, &img, &e);
+	int rc = jpegdc_decode(d, len, scale, NULL, NULL, &img, &e);
 	int ok = 1;
 
 	*took = rc == 0;
@@ -235,28 +249,30 @@ static void test_exact(void)
 								      why, sizeof(why));
 
 						n++;
-						if (sp.w >= 1000 && sp.restart == 0) {
+						if (sp.w >= 1000 && sp.restart == 0 &&
+						    taken(sp.layout, 0)) {
 							big++;
 							two += threads == 2;
 						}
-						if (!ok || !took) {
+						if (!ok || took != taken(sp.layout, sp.restart)) {
 							bad++;
 							if (bad <= 5)
-								CHECK(ok && took,
+								CHECK(ok && took == taken(sp.layout, sp.restart),
 								      "%ux%u layout %d q%d restart %d opt %d: %s%s",
 								      sp.w, sp.h, sp.layout, sp.quality,
 								      sp.restart, opt, why,
-								      took ? "" : " (declined)");
+								      took ? " (taken)" : " (declined)");
 						}
 						free(d);
 					}
-	CHECK(bad == 0, "%u of %u files differ from libjpeg or were declined", bad, n);
+	CHECK(bad == 0, "%u of %u files differ from libjpeg, or were taken or "
+			"declined wrongly", bad, n);
 	/* Split, the two threads must meet on every big scan: else the test
 	 * would pass on the first thread alone. */
 	if (jpegdc_split_bytes == 0)
 		CHECK(two == big, "%u of %u big scans on two threads", two, big);
-	printf("exact: %u files, as libjpeg-turbo at 1/8; %u of the %u big scans "
-	       "without restart markers on two threads\n", n, two, big);
+	printf("exact: %u files, as libjpeg-turbo at %u/8; %u of the %u big scans "
+	       "without restart markers on two threads\n", n, scale, two, big);
 }
 
 static void test_declines(void)
@@ -266,6 +282,8 @@ static void test_declines(void)
 		{ 64, 48, YCC420, 90, 0, 0, 1, 0, 2 }, /* progressive */
 		{ 64, 48, YCC420, 90, 0, 0, 0, 1, 3 }, /* arithmetic */
 		{ 64, 48, CMYK, 90, 0, 0, 0, 0, 4 },
+		{ 64, 48, YCC422, 90, 0, 0, 0, 0, 5 }, /* 2/8: fancy upsampling */
+		{ 64, 48, YCC440, 90, 0, 0, 0, 0, 6 },
 	};
 	struct jpegdc_image img = { 0 };
 	struct spec ok = { 200, 150, YCC420, 85, 0, 0, 0, 0, 5 };
@@ -274,22 +292,33 @@ static void test_declines(void)
 	size_t len;
 
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		int decline = specs[i].progressive || specs[i].arith ||
+			      !taken(specs[i].layout, specs[i].restart);
+
 		d = make_jpeg(&specs[i], &len);
-		CHECK(jpegdc_decode(d, len, NULL, NULL, &img, NULL) == 1,
-		      "spec %zu should be declined", i);
+		CHECK(jpegdc_decode(d, len, scale, NULL, NULL, &img, NULL) ==
+			      (decline ? 1 : 0),
+		      "spec %zu at %u/8 should be %s", i, scale,
+		      decline ? "declined" : "taken");
+		jpegdc_image_release(&img);
 		free(d);
 	}
 	d = make_jpeg(&ok, &len);
-	CHECK(jpegdc_decode(d, len, NULL, NULL, &img, NULL) == 0);
-	CHECK(img.width == 25 && img.height == 19 && img.channels == 3);
+	CHECK(jpegdc_decode(d, len, scale, NULL, NULL, &img, NULL) == 0);
+	CHECK(img.width == 25 * scale && img.height == (150 * scale + 7) / 8 &&
+		      img.channels == 3,
+	      "%ux%ux%u at %u/8", img.width, img.height, img.channels, scale);
 	jpegdc_image_release(&img);
-	/* Cut short, cut before EOI, no EOI at all, only the headers. */
-	CHECK(jpegdc_decode(d, len / 2, NULL, NULL, &img, NULL) == 1);
-	CHECK(jpegdc_decode(d, len - 2, NULL, NULL, &img, NULL) == 1);
-	CHECK(jpegdc_decode(d, 600, NULL, NULL, &img, NULL) == 1);
-	CHECK(jpegdc_decode(d, 0, NULL, NULL, &img, NULL) == 1);
+	/* Other scales, cut short, cut before EOI, no EOI at all, only the
+	 * headers. */
+	CHECK(jpegdc_decode(d, len, 4, NULL, NULL, &img, NULL) == 1);
+	CHECK(jpegdc_decode(d, len, 0, NULL, NULL, &img, NULL) == 1);
+	CHECK(jpegdc_decode(d, len / 2, scale, NULL, NULL, &img, NULL) == 1);
+	CHECK(jpegdc_decode(d, len - 2, scale, NULL, NULL, &img, NULL) == 1);
+	CHECK(jpegdc_decode(d, 600, scale, NULL, NULL, &img, NULL) == 1);
+	CHECK(jpegdc_decode(d, 0, scale, NULL, NULL, &img, NULL) == 1);
 	memset(junk, 0xFF, sizeof(junk));
-	CHECK(jpegdc_decode(junk, sizeof(junk), NULL, NULL, &img, NULL) == 1);
+	CHECK(jpegdc_decode(junk, sizeof(junk), scale, NULL, NULL, &img, NULL) == 1);
 	CHECK(img.pixels == NULL);
 	free(d);
 }
@@ -309,7 +338,7 @@ static void test_stop(void)
 	unsigned char *d = make_jpeg(&sp, &len);
 	int asked = 0;
 
-	CHECK(jpegdc_decode(d, len, stop_now, &asked, &img, &e) == -1);
+	CHECK(jpegdc_decode(d, len, scale, stop_now, &asked, &img, &e) == -1);
 	CHECK(e.code == ERR_UNPROCESSABLE && asked == 1, "%d %d", e.code, asked);
 	CHECK(img.pixels == NULL);
 	free(d);
@@ -369,26 +398,114 @@ static void test_corrupt(void)
 	CHECK(bad == 0, "%u of %u corrupted files disagree with libjpeg", bad, n);
 	/* Both outcomes must occur, or the test is not testing them. */
 	CHECK(took > 0 && declined > 0, "took %u declined %u", took, declined);
-	printf("corrupt: %u files, %u decoded as libjpeg does, %u declined\n", n,
-	       took, declined);
+	printf("corrupt: %u files at %u/8, %u decoded as libjpeg does, %u declined\n",
+	       n, scale, took, declined);
+}
+
+/*
+ * The IDCTs both ways: libjpeg-turbo's SSE2 code (ours, step for step)
+ * and the C steps must give the same samples for every block the C steps
+ * take, and those take every block of tame values (no 8-bit file has
+ * others).  Blocks of a few non-zero coefficients, as photos have, and
+ * full ones; DC-only ones take the shortcuts.
+ */
+static void test_idct(void)
+{
+	uint32_t s = 777;
+	unsigned n = 0, same = 0, refused = 0, tame_refused = 0, tame_count = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		int16_t blk[64] = { 0 };
+		uint16_t q[64];
+		uint64_t nz = 0;
+		uint8_t a[16], b[16];
+		unsigned count = i % 4 == 0 ? 64 : 1 + rnd(&s) % 8;
+		int wild = i % 10 == 9, sz = i % 2 ? 4 : 2, tame;
+		long sum = 0;
+
+		for (int k = 0; k < 64; k++)
+			q[k] = (uint16_t)(1 + rnd(&s) % (wild ? 255 : 40));
+		for (unsigned c = 0; c < count; c++) {
+			unsigned at = count == 64 ? c : (c == 0 ? 0 : rnd(&s) % 64);
+			int lim = wild ? 4000 : 2047 / q[at];
+			int v = (int)(rnd(&s) % (2 * (unsigned)lim + 1)) - lim;
+
+			blk[at] = (int16_t)v;
+			if (at != 0 && v != 0)
+				nz |= 1ull << at;
+			sum += labs((long)v * q[at]);
+		}
+		/* Within what an 8-bit block can have: every sample and
+		 * intermediate sum far inside its range. */
+		tame = sum <= 1500;
+		memset(a, 0, sizeof(a));
+		memset(b, 0, sizeof(b));
+		int rs = sz == 2 ? jpegdc_idct_2x2(blk, q, nz, a, 4)
+				 : jpegdc_idct_4x4(blk, q, nz, a, 4);
+		int rc = sz == 2 ? jpegdc_idct_2x2_c(blk, q, nz, b, 4)
+				 : jpegdc_idct_4x4_c(blk, q, nz, b, 4);
+
+		n++;
+		tame_count += tame;
+		if (rc != 0) {
+			refused++;
+			tame_refused += tame;
+			continue;
+		}
+		if (rs == 0 && memcmp(a, b, sizeof(a)) == 0)
+			same++;
+		else if (n - same - refused <= 3)
+			CHECK(0, "block %d (%ux%u): the two IDCTs differ", i, sz, sz);
+	}
+	CHECK(same + refused == n, "%u of %u blocks differ", n - same - refused, n);
+	CHECK(tame_refused == 0, "%u tame blocks refused", tame_refused);
+	CHECK(tame_count > n / 10, "%u tame blocks", tame_count);
+	/* both outcomes, or the test tests nothing */
+	CHECK(refused > 0 && same > n / 2, "same %u refused %u", same, refused);
+	printf("idct: %u blocks, %u the same both ways, %u refused by the C steps\n",
+	       n, same, refused);
+}
+
+static void test_unsplit_declined(void)
+{
+	struct spec sp = { 2100, 1500, YCC420, 90, 0, 0, 0, 0, 14 };
+	struct jpegdc_image img = { 0 };
+	size_t len;
+	unsigned char *d = make_jpeg(&sp, &len);
+
+	CHECK(jpegdc_decode(d, len, 2, NULL, NULL, &img, NULL) == 1);
+	CHECK(jpegdc_decode(d, len, 1, NULL, NULL, &img, NULL) == 0);
+	jpegdc_image_release(&img);
+	free(d);
 }
 
 int main(void)
 {
 	size_t split = jpegdc_split_bytes;
 
-	test_exact();
-	test_declines();
-	test_stop();
-	test_corrupt();
-	/* Again with every scan without restart markers split between two
-	 * threads (the tail starting half way), as big files are. */
-	jpegdc_split_bytes = 0;
-	printf("split between two threads:\n");
-	test_exact();
-	test_declines();
-	test_stop();
-	test_corrupt();
+	for (scale = 1; scale <= 2; scale++) {
+		if (scale == 1) {
+			/* At 2/8 jpegdc takes only what it splits. */
+			jpegdc_split_bytes = split;
+			test_exact();
+			test_declines();
+			test_stop();
+			test_corrupt();
+		}
+		/* With every scan without restart markers split between two
+		 * threads (the tail starting half way), as big files are. */
+		jpegdc_split_bytes = 0;
+		printf("split between two threads:\n");
+		test_exact();
+		test_declines();
+		test_stop();
+		test_corrupt();
+	}
+	test_idct();
+	/* Not split, at 2/8: declined, big as it may be. */
+	jpegdc_split_bytes = (size_t)1 << 40;
+	scale = 2;
+	test_unsplit_declined();
 	jpegdc_split_bytes = split;
 	return TEST_END("jpegdc");
 }

@@ -2,10 +2,11 @@
  * fuzz_jpegdc.c - libFuzzer target for jpegdc_decode(), against libjpeg.
  *
  * The input bytes are an untrusted original, copied into a buffer of
- * exactly their size, decoded the plain way and split between two threads
- * (jpegdc_split_bytes 0).  jpegdc may decline (1) but never fail (-1: it
- * is given no stop callback), and whatever it decodes must be what
- * libjpeg-turbo makes at scale 1/8, from data libjpeg did not have to pad.
+ * exactly their size, decoded at 1/8 the plain way and split between two
+ * threads (jpegdc_split_bytes 0), and at 2/8 split (the only way it takes
+ * that scale).  jpegdc may decline (1) but never fail (-1: it is given no
+ * stop callback), and whatever it decodes must be what libjpeg-turbo makes
+ * at that scale, from data libjpeg did not have to pad.
  * A violation abort()s, which libFuzzer reports as a crash with the input
  * saved.  Files declaring more than 4096x4096 pixels are skipped: the
  * server's header limits stop them before any decoder.
@@ -50,11 +51,11 @@ static void on_message(j_common_ptr c, int level)
 		((struct ref_err *)c->err)->made_up = 1;
 }
 
-/* libjpeg's 1/8 decode into *px (malloc'd); 0, 1 when it padded data,
- * -1 when it refused.  big: only read the header, and say if the file
- * declares more than 4096x4096 pixels. */
-static int ref_decode(const uint8_t *d, size_t len, unsigned char **px,
-		      size_t *px_len, int *big)
+/* libjpeg's decode at scale/8 into *px (malloc'd); 0, 1 when it padded
+ * data, -1 when it refused.  big: only read the header, and say if the
+ * file declares more than 4096x4096 pixels. */
+static int ref_decode(const uint8_t *d, size_t len, unsigned scale,
+		      unsigned char **px, size_t *px_len, int *big)
 {
 	struct jpeg_decompress_struct c;
 	struct ref_err je;
@@ -75,7 +76,7 @@ static int ref_decode(const uint8_t *d, size_t len, unsigned char **px,
 		rc = 0;
 		goto out;
 	}
-	c.scale_num = 1;
+	c.scale_num = scale;
 	c.scale_denom = 8;
 	jpeg_start_decompress(&c);
 	*px_len = (size_t)c.output_width * c.output_height * c.output_components;
@@ -101,21 +102,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int big = 1, rc;
 
 	memcpy(copy, data, size);
-	if (ref_decode(copy, size, &px, &px_len, &big) < 0 || big) {
+	if (ref_decode(copy, size, 1, &px, &px_len, &big) < 0 || big) {
 		/* jpegdc must at least survive what libjpeg refuses. */
-		if (!big && jpegdc_decode(copy, size, NULL, NULL, &img, NULL) == 0)
+		if (!big && jpegdc_decode(copy, size, 1, NULL, NULL, &img, NULL) == 0)
 			fail("decoded a file libjpeg refuses", size);
 		free(copy);
 		return 0;
 	}
-	/* Once the plain way, once split between two threads. */
-	for (int split = 0; split < 2; split++) {
+	/* At 1/8 once the plain way, once split between two threads; at
+	 * 2/8 split. */
+	for (int run = 0; run < 3; run++) {
 		size_t saved = jpegdc_split_bytes;
+		unsigned scale = run < 2 ? 1 : 2;
+		int split = run > 0;
 
 		memset(&img, 0, sizeof(img));
 		if (split)
 			jpegdc_split_bytes = 0;
-		rc = jpegdc_decode(copy, size, NULL, NULL, &img, NULL);
+		rc = jpegdc_decode(copy, size, scale, NULL, NULL, &img, NULL);
 		jpegdc_split_bytes = saved;
 		if (rc < 0)
 			fail("failed without a stop callback", size);
@@ -123,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		free(px);
 		px = NULL;
-		int r = ref_decode(copy, size, &px, &px_len, NULL);
+		int r = ref_decode(copy, size, scale, &px, &px_len, NULL);
 
 		if (r < 0)
 			fail("libjpeg refuses what jpegdc decoded", size);
@@ -131,8 +135,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fail("decoded data libjpeg had to pad", size);
 		if ((size_t)img.width * img.height * img.channels != px_len ||
 		    memcmp(img.pixels, px, px_len) != 0)
-			fail(split ? "pixels differ from libjpeg's (split)"
-				   : "pixels differ from libjpeg's", size);
+			fail(scale == 2 ? "pixels differ from libjpeg's (2/8)"
+			     : split    ? "pixels differ from libjpeg's (split)"
+					: "pixels differ from libjpeg's", size);
 		jpegdc_image_release(&img);
 	}
 	free(px);
