@@ -12,28 +12,10 @@
 #include "color.h"
 #include "log.h"
 #include "test.h"
+#include "testfile.h"
 
 #define W 96
 #define H 64
-
-static unsigned char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *d = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (d = malloc((size_t)n)) != NULL &&
-	    fread(d, 1, (size_t)n, f) != (size_t)n) {
-		free(d);
-		d = NULL;
-	}
-	*len = d ? (size_t)n : 0;
-	fclose(f);
-	return d;
-}
 
 /* An sRGB test picture: gradients through every hue, darks to lights,
  * within what a print (CMYK) can hold when soft. */
@@ -115,7 +97,7 @@ static void rgb_profile(const char *path)
 	struct err e;
 	double before, after;
 
-	icc = read_file(path, &len);
+	icc = test_read_file(path, &len);
 	if (icc == NULL) {
 		SKIP(path, "not installed (make test installs it)");
 		return;
@@ -154,7 +136,7 @@ int main(void)
 
 	/* A wide-gamut profile really changes the pixels: ProPhoto's
 	 * untagged reading is dull (what the issue measured at 19 dB). */
-	if ((icc = read_file(rgb[0], &len)) != NULL) {
+	if ((icc = test_read_file(rgb[0], &len)) != NULL) {
 		pixels_init(&p), pixels_init(&q);
 		picture(&p, 3, 0);
 		picture(&q, 3, 0);
@@ -198,7 +180,7 @@ int main(void)
 	}
 
 	/* sRGB's own profile changes nothing. */
-	if ((icc = read_file("/usr/share/color/icc/colord/sRGB.icc", &len)) != NULL) {
+	if ((icc = test_read_file("/usr/share/color/icc/colord/sRGB.icc", &len)) != NULL) {
 		pixels_init(&p), pixels_init(&q);
 		picture(&p, 3, 0);
 		picture(&q, 3, 0);
@@ -212,7 +194,7 @@ int main(void)
 
 	/* Grey with a grey profile (gamma 2.2 or so): to sRGB's grey curve,
 	 * still one channel. */
-	if ((icc = read_file("/usr/share/color/icc/ghostscript/default_gray.icc", &len)) != NULL) {
+	if ((icc = test_read_file("/usr/share/color/icc/ghostscript/default_gray.icc", &len)) != NULL) {
 		pixels_init(&p), pixels_init(&q);
 		picture(&p, 1, 0);
 		picture(&q, 1, 0);
@@ -230,7 +212,7 @@ int main(void)
 	 * what lcms2 makes of it (the reference), and near the sRGB it was
 	 * printed from (a print's gamut is smaller: soft colours here); and
 	 * without a profile, ImageMagick's formula. */
-	if ((icc = read_file("/usr/share/color/icc/ghostscript/default_cmyk.icc", &len)) != NULL) {
+	if ((icc = test_read_file("/usr/share/color/icc/ghostscript/default_cmyk.icc", &len)) != NULL) {
 		struct pixels cmyk, ref;
 		for (int inv = 0; inv < 2; inv++) {
 			cmsHPROFILE from = cmsOpenProfileFromMem(icc, (cmsUInt32Number)len);
@@ -296,7 +278,7 @@ int main(void)
 		for (int k = 0; k < 3; k++) {
 			unsigned char *prof = junk;
 			size_t n = sizeof(junk);
-			unsigned char *real = read_file(rgb[0], &len);
+			unsigned char *real = test_read_file(rgb[0], &len);
 			struct pixels before;
 
 			if (k > 0 && real == NULL) {
@@ -317,7 +299,7 @@ int main(void)
 			free(real);
 		}
 		/* Cut anywhere else: converted or ignored, never a crash. */
-		if ((icc = read_file(rgb[0], &len)) != NULL) {
+		if ((icc = test_read_file(rgb[0], &len)) != NULL) {
 			for (size_t cut = 128; cut < len; cut += 97) {
 				pixels_init(&p);
 				picture(&p, 3, 0);

@@ -17,27 +17,8 @@
 
 #include "clock.h"
 #include "image.h"
+#include "testfile.h"
 #include "url.h"
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *data = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)n)) != NULL &&
-	    fread(data, 1, (size_t)n, f) != (size_t)n) {
-		free(data);
-		data = NULL;
-	}
-	if (data != NULL)
-		*len = (size_t)n;
-	fclose(f);
-	return data;
-}
 
 static double lowest(double a, double b)
 {
@@ -109,7 +90,7 @@ int main(int argc, char **argv)
 	printf("| --- | --- | --- | ---: | ---: | ---: | ---: |\n");
 	for (int f = first; f < sep; f++) {
 		size_t len = 0;
-		unsigned char *data = slurp(argv[f], &len);
+		unsigned char *data = test_read_file(argv[f], &len);
 
 		if (data == NULL) {
 			fprintf(stderr, "make_bench: cannot read %s\n", argv[f]);
