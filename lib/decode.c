@@ -155,15 +155,16 @@ size_t decode_estimate(const unsigned char *data, size_t len,
 	switch (si->format) {
 	case SNIFF_JPEG: {
 		unsigned scale = own_scale(data, len, si, need_w, need_h);
-		size_t lj = dec_jpeg_estimate(data, len, need_w, need_h), own;
+		size_t lj, own;
 
 		/* jpegprog (1/8 from the DC scans: the small image and its
 		 * planes) or jpegdc, or libjpeg for what they decline, with
 		 * room for whichever takes more. */
 		if (scale == 0 || !dc_decodable(data, len))
-			return lj;
+			return dec_jpeg_estimate(data, len, need_w, need_h);
 		if (jpegprog_is_progressive(data, len))
 			return pixels_bytes(si->width / 8 + 1, si->height / 8 + 1, 3) * 4;
+		lj = dec_jpeg_estimate(data, len, need_w, need_h);
 		own = jpegdc_estimate(si->width, si->height, scale, len);
 		return own > lj ? own : lj;
 	}

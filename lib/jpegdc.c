@@ -1040,15 +1040,15 @@ int jpegdc_decode(const unsigned char *data, size_t len, unsigned scale,
 	jpegdc_busy(1);
 	if (read_header(&ci, &je, data, len) != 0)
 		goto out;
+	/* At 2/8 one thread of ours is no faster than libjpeg-turbo: only a
+	 * scan split between two is worth taking. */
+	if (scale == 2 && (ci.restart_interval != 0 ||
+			   !jpegdc_split_wanted(ci.src->bytes_in_buffer)))
+		goto out;
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		goto oom;
 	if (job_setup(j, &ci, scale) != 0)
-		goto out;
-	/* At 2/8 one thread of ours is no faster than libjpeg-turbo: only a
-	 * scan split between two is worth taking. */
-	if (scale == 2 && (j->restart != 0 ||
-			   !jpegdc_split_wanted(ci.src->bytes_in_buffer)))
 		goto out;
 	if (planes_alloc(j) < 0)
 		goto oom;
